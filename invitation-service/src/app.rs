@@ -1,0 +1,182 @@
+//! Start-up and shutdown. [`App::build`] opens storage and binds (port 0 is
+//! fine) so the caller can read [`App::local_addr`]; [`App::run`] serves
+//! until the shutdown future resolves, then drains and flushes. `main` and
+//! the tests take the same path.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use proto::{invitations::v1::invitation_service_server::InvitationServiceServer, service_names};
+use service_kit::{
+    auth::{Authenticator, JwtKeys},
+    server::{self as kit, MAX_MESSAGE_BYTES, SHUTDOWN_GRACE},
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic_health::ServingStatus;
+
+use crate::{
+    config::Config,
+    domain::Clock,
+    grpc::InvitationApi,
+    service::Invitations,
+    storage::{Store, StoreError},
+};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Secret(String),
+    #[error("data folder {} is in use by another process (is another invitation-service running on it?)", .0.display())]
+    DataDirLocked(PathBuf),
+    #[error("cannot use data folder {}: {error}", path.display())]
+    DataDir { path: PathBuf, error: StoreError },
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A bound, ready-to-run invitation-service.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    invitations: Invitations,
+    keys: Arc<JwtKeys>,
+    config: Config,
+}
+
+const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE];
+
+impl App {
+    /// Opens storage and binds the listener.
+    ///
+    /// # Errors
+    ///
+    /// A weak secret, an unusable data folder, or an address that cannot be
+    /// bound.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let keys = Arc::new(JwtKeys::new(&config.jwt_secret).map_err(|e| StartError::Secret(e.to_string()))?);
+        let path = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| StartError::DataDir {
+                path: config.data_dir.clone(),
+                error: StoreError::Corrupt(e.to_string()),
+            })?
+            .map_err(|e| match &e {
+                StoreError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    StartError::DataDirLocked(config.data_dir.clone())
+                }
+                StoreError::Sled(_) | StoreError::Corrupt(_) => StartError::DataDir {
+                    path: config.data_dir.clone(),
+                    error: e,
+                },
+            })?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let invitations = Invitations::new(store, clock, config.policy.clone());
+        Ok(Self {
+            listener,
+            local_addr,
+            invitations,
+            keys,
+            config,
+        })
+    }
+
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves; then reports NOT_SERVING, lets
+    /// in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and flushes.
+    ///
+    /// # Errors
+    ///
+    /// When the server fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Self {
+            listener,
+            local_addr,
+            invitations,
+            keys,
+            config,
+        } = self;
+        let (reporter, health) = kit::health(SERVICES).await;
+        let (reflection_v1, reflection_v1alpha) = kit::reflection();
+        let api = InterceptedService::new(
+            InvitationServiceServer::new(InvitationApi::new(invitations.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            Authenticator::new(keys),
+        );
+
+        let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(sweep(invitations.clone(), config.sweep_interval, sweeper_stopped));
+
+        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal_reporter = reporter.clone();
+        let signal = async move {
+            shutdown.await;
+            kit::set_status(&signal_reporter, SERVICES, ServingStatus::NotServing).await;
+            tracing::info!("draining in-flight requests");
+            let _ = draining_tx.send(());
+        };
+        let server = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(api)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+
+        kit::set_status(&reporter, SERVICES, ServingStatus::Serving).await;
+        tracing::info!(addr = %local_addr, "listening");
+        let grace = async {
+            if draining_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            result = server => result,
+            () = grace => {
+                tracing::warn!("grace period over, closing remaining connections");
+                Ok(())
+            }
+        };
+
+        let _ = stop_sweeper.send(true);
+        let _ = sweeper.await;
+        if let Err(e) = invitations.store().db().flush_async().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}
+
+/// Expires due invitations every `interval` until told to stop.
+async fn sweep(invitations: Invitations, interval: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match invitations.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired invitations"),
+            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Configuration: command-line flags, each also read from its environment
+//! variable, and the plain [`Config`] they produce (which tests build
+//! directly).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use service_kit::config::parse_duration;
+
+use crate::domain::Policy;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub notification_endpoint: String,
+    pub jwt_secret: String,
+    pub policy: Policy,
+    /// How often expired invitations are swept.
+    pub sweep_interval: Duration,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "invitation-service",
+    version,
+    about = "Connection invitations with discreet withdrawal"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print a signed token for a user, for trying the API with grpcurl.
+    Token {
+        /// The user id the token stands for (its `sub`).
+        #[arg(long)]
+        user: String,
+        /// A display name shown to recipients.
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the token is valid.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// The HS256 secret shared by both services.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// A file holding the secret, used when JWT_SECRET is unset.
+    #[arg(long, env = "JWT_SECRET_FILE", global = true)]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+impl SecretArgs {
+    /// # Errors
+    ///
+    /// A message saying how to set the secret.
+    pub fn resolve(&self) -> Result<String, String> {
+        service_kit::config::resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "INVITATION_LISTEN_ADDR", default_value = "0.0.0.0:50051")]
+    pub listen_addr: SocketAddr,
+    /// Folder of the sled database.
+    #[arg(long, env = "INVITATION_DATA_DIR", default_value = "./data/invitation-service")]
+    pub data_dir: PathBuf,
+    /// Where notification-service listens.
+    #[arg(long, env = "NOTIFICATION_ENDPOINT", default_value = "http://127.0.0.1:50052")]
+    pub notification_endpoint: String,
+    /// Longest personal note or apology, in characters.
+    #[arg(long, env = "INVITATION_MAX_NOTE_CHARS", default_value_t = 300)]
+    pub max_note_chars: usize,
+    /// How long a sender waits to re-invite someone after withdrawing.
+    #[arg(long, env = "INVITATION_REINVITE_COOLDOWN", default_value = "21d", value_parser = parse_duration)]
+    pub reinvite_cooldown: Duration,
+    /// Invitations a user may send in any 7 days.
+    #[arg(long, env = "INVITATION_WEEKLY_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub weekly_limit: u32,
+    /// How long an unanswered invitation stays pending.
+    #[arg(long, env = "INVITATION_PENDING_TTL", default_value = "180d", value_parser = parse_duration)]
+    pub pending_ttl: Duration,
+    /// How often expired invitations are swept.
+    #[arg(long, env = "INVITATION_SWEEP_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+impl ServeArgs {
+    #[must_use]
+    pub fn into_config(self, jwt_secret: String) -> Config {
+        let Self {
+            listen_addr,
+            data_dir,
+            notification_endpoint,
+            max_note_chars,
+            reinvite_cooldown,
+            weekly_limit,
+            pending_ttl,
+            sweep_interval,
+        } = self;
+        Config {
+            listen_addr,
+            data_dir,
+            notification_endpoint,
+            jwt_secret,
+            policy: Policy {
+                max_note_chars,
+                reinvite_cooldown,
+                weekly_limit,
+                pending_ttl,
+            },
+            sweep_interval: sweep_interval.max(Duration::from_millis(10)),
+        }
+    }
+}

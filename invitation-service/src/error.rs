@@ -1,0 +1,82 @@
+//! The service's one error type and the one place that turns an error into a
+//! gRPC status.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::{domain::DomainError, storage::StoreError};
+
+const ERROR_DOMAIN: &str = "invitations.v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("durability: {0}")]
+    Flush(String),
+    #[error("background task: {0}")]
+    Task(String),
+}
+
+fn with_info(code: Code, message: String, reason: &str, key: &str, value: String) -> Status {
+    let metadata = HashMap::from([(key.to_owned(), value)]);
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let domain = match error {
+            Error::Domain(e) => e,
+            Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
+                tracing::error!(error = %error, "internal error");
+                return Status::internal("internal error; the request may be retried");
+            }
+        };
+        let message = domain.to_string();
+        match domain {
+            DomainError::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            DomainError::SelfInvite => Status::with_error_details(
+                Code::InvalidArgument,
+                message.clone(),
+                ErrorDetails::with_bad_request_violation("recipient_id", message),
+            ),
+            DomainError::IdempotencyKeyReused => Status::with_error_details(
+                Code::InvalidArgument,
+                message.clone(),
+                ErrorDetails::with_bad_request_violation("idempotency_key", message),
+            ),
+            DomainError::InvitationNotFound | DomainError::NotConnected => Status::not_found(message),
+            DomainError::AlreadyConnected | DomainError::AlreadyInvited | DomainError::AlreadyInvitedYou => {
+                Status::already_exists(message)
+            }
+            DomainError::CoolingDown { until } => with_info(
+                Code::FailedPrecondition,
+                message,
+                "REINVITE_COOLDOWN",
+                "available_at",
+                until.to_string(),
+            ),
+            DomainError::WeeklyLimit { retry_at, .. } => with_info(
+                Code::ResourceExhausted,
+                message,
+                "WEEKLY_LIMIT",
+                "retry_at",
+                retry_at.to_string(),
+            ),
+            DomainError::NotPending { .. } => Status::failed_precondition(message),
+            DomainError::WrongParty { .. } => Status::permission_denied(message),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Every state change, written in one sled transaction with its index
+//! entries and its outbox event. The closures only read and write the
+//! transaction's trees and call the pure domain: sled may run them more than
+//! once.
+
+use std::time::Duration;
+
+use sled::{
+    Transactional as _,
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+};
+
+use crate::{
+    convert,
+    domain::{
+        Action, Activity, DomainError, EventKind, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest,
+        State, Timestamp, Transition, UserId,
+    },
+    error::Error,
+};
+
+use super::{Store, StoreError, keys, records};
+
+pub(crate) const OUTBOX_SEQUENCE: &[u8] = b"outbox_sequence";
+
+/// How long an idempotency key stands for its first request.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
+
+fn abort<T>(e: impl Into<Error>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+fn corrupt(e: StoreError) -> ConflictableTransactionError<Error> {
+    ConflictableTransactionError::Abort(Error::Store(e))
+}
+
+fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => Error::Store(StoreError::Sled(e)),
+    })
+}
+
+/// The result of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Created(Invitation),
+    /// The idempotency key named an earlier send; nothing was written.
+    Replayed(InvitationId),
+}
+
+/// The result of an action on an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    Changed(Invitation),
+    Unchanged(Invitation),
+}
+
+/// The transaction's view of the trees, named.
+struct Tx<'a> {
+    invitations: &'a TransactionalTree,
+    sent: &'a TransactionalTree,
+    received: &'a TransactionalTree,
+    open_by_sender: &'a TransactionalTree,
+    pairs: &'a TransactionalTree,
+    connections: &'a TransactionalTree,
+    activity: &'a TransactionalTree,
+    expiry: &'a TransactionalTree,
+    idempotency: &'a TransactionalTree,
+    idempotency_by_age: &'a TransactionalTree,
+    outbox: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    fn invitation(&self, id: &InvitationId) -> TxResult<Option<Invitation>> {
+        match self.invitations.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(records::decode_invitation(&bytes).map_err(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_invitation(&self, inv: &Invitation) -> TxResult<()> {
+        self.invitations
+            .insert(&inv.id.as_bytes()[..], records::encode_invitation(inv))?;
+        Ok(())
+    }
+
+    fn pair(&self, a: &UserId, b: &UserId) -> TxResult<Pair> {
+        let empty = Pair::new(a.clone(), b.clone());
+        let (low, high) = empty.users();
+        match self.pairs.get(keys::pair(low, high))? {
+            Some(bytes) => records::decode_pair(a, b, &bytes).map_err(corrupt),
+            None => Ok(empty),
+        }
+    }
+
+    fn put_pair(&self, pair: &Pair) -> TxResult<()> {
+        let (low, high) = pair.users();
+        self.pairs.insert(keys::pair(low, high), records::encode_pair(pair))?;
+        Ok(())
+    }
+
+    fn activity(&self, user: &UserId, now: Timestamp) -> TxResult<Activity> {
+        let mut activity = match self.activity.get(keys::user_prefix(user))? {
+            Some(bytes) => records::decode_activity(&bytes).map_err(corrupt)?,
+            None => Activity::default(),
+        };
+        activity.prune(now);
+        Ok(activity)
+    }
+
+    fn put_activity(&self, user: &UserId, activity: &Activity) -> TxResult<()> {
+        self.activity
+            .insert(keys::user_prefix(user), records::encode_activity(activity))?;
+        Ok(())
+    }
+
+    /// Appends the event with the next sequence number.
+    fn append_event(
+        &self,
+        inv: &Invitation,
+        kind: &EventKind,
+        event_id: &InvitationId,
+        now: Timestamp,
+    ) -> TxResult<u64> {
+        let last = self
+            .meta
+            .get(OUTBOX_SEQUENCE)?
+            .and_then(|v| keys::leading_u64(&v))
+            .unwrap_or(0);
+        let sequence = last + 1;
+        let mut event = convert::event(inv, kind, event_id, now);
+        event.sequence = sequence;
+        self.outbox
+            .insert(&keys::sequence(sequence)[..], records::encode_event(&event))?;
+        self.meta.insert(OUTBOX_SEQUENCE, &keys::sequence(sequence)[..])?;
+        Ok(sequence)
+    }
+
+    /// Takes an open invitation out of the open indexes and its pair, and
+    /// lowers its sender's open count.
+    fn close(&self, before: &Invitation, pair: &mut Pair, now: Timestamp) -> TxResult<Activity> {
+        self.open_by_sender
+            .remove(keys::user_invitation(&before.sender, &before.id))?;
+        self.received
+            .remove(keys::user_invitation(&before.recipient, &before.id))?;
+        self.expiry.remove(&keys::expiry(before.expires_at, &before.id)[..])?;
+        if pair.pending.as_ref().is_some_and(|(id, _)| *id == before.id) {
+            pair.pending = None;
+        }
+        let mut activity = self.activity(&before.sender, now)?;
+        activity.record_closed();
+        Ok(activity)
+    }
+}
+
+impl Store {
+    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, Error> {
+        let trees = (
+            &self.invitations,
+            &self.sent,
+            &self.received,
+            &self.open_by_sender,
+            &self.pairs,
+            &self.connections,
+            &self.activity,
+            &self.expiry,
+            &self.idempotency,
+            &self.idempotency_by_age,
+            &self.outbox,
+            &self.meta,
+        );
+        finish(trees.transaction(
+            |(
+                invitations,
+                sent,
+                received,
+                open_by_sender,
+                pairs,
+                connections,
+                activity,
+                expiry,
+                idempotency,
+                idempotency_by_age,
+                outbox,
+                meta,
+            )| {
+                f(&Tx {
+                    invitations,
+                    sent,
+                    received,
+                    open_by_sender,
+                    pairs,
+                    connections,
+                    activity,
+                    expiry,
+                    idempotency,
+                    idempotency_by_age,
+                    outbox,
+                    meta,
+                })
+            },
+        ))
+    }
+
+    /// Sends an invitation if every rule allows it, or replays the first
+    /// result of a repeated idempotency key.
+    ///
+    /// # Errors
+    ///
+    /// The rule the request breaks, or a storage failure.
+    pub fn send(
+        &self,
+        policy: &Policy,
+        request: &SendRequest,
+        key: Option<&IdempotencyKey>,
+        id: InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    ) -> Result<SendOutcome, Error> {
+        self.transact(|tx| {
+            let idempotency_key = key.map(|k| keys::idempotency(&request.sender, k.as_str()));
+            if let Some(record_key) = &idempotency_key {
+                if let Some(bytes) = tx.idempotency.get(record_key)? {
+                    let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
+                    if Timestamp::from_millis(record.created_ms).plus(IDEMPOTENCY_WINDOW) > now {
+                        if record.recipient != request.recipient.as_str() || record.message != request.message.as_str()
+                        {
+                            return abort(DomainError::IdempotencyKeyReused);
+                        }
+                        let id: [u8; 16] = record
+                            .invitation_id
+                            .as_slice()
+                            .try_into()
+                            .map_err(|_| corrupt(StoreError::Corrupt("idempotency id".into())))?;
+                        return Ok(SendOutcome::Replayed(InvitationId::from_bytes(id)));
+                    }
+                    tx.idempotency_by_age.remove(keys::idempotency_by_age(
+                        Timestamp::from_millis(record.created_ms),
+                        record_key,
+                    ))?;
+                }
+            }
+
+            let mut pair = tx.pair(&request.sender, &request.recipient)?;
+            let mut activity = tx.activity(&request.sender, now)?;
+            if let Err(e) = policy.check_send(request, &pair, &activity, now) {
+                return abort(e);
+            }
+            let inv = policy.new_invitation(request.clone(), id, now);
+            tx.put_invitation(&inv)?;
+            tx.sent.insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
+            tx.received
+                .insert(keys::user_invitation(&inv.recipient, &inv.id), &[])?;
+            tx.open_by_sender
+                .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
+            tx.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
+            pair.pending = Some((inv.id, inv.sender.clone()));
+            tx.put_pair(&pair)?;
+            activity.record_send(now);
+            tx.put_activity(&inv.sender, &activity)?;
+            if let Some(record_key) = &idempotency_key {
+                let record = records::IdempotencyRecord {
+                    recipient: request.recipient.as_str().to_owned(),
+                    message: request.message.as_str().to_owned(),
+                    invitation_id: inv.id.as_bytes().to_vec(),
+                    created_ms: now.as_millis(),
+                };
+                tx.idempotency
+                    .insert(record_key.as_slice(), records::encode_idempotency(&record))?;
+                tx.idempotency_by_age
+                    .insert(keys::idempotency_by_age(now, record_key), &[])?;
+            }
+            tx.append_event(&inv, &EventKind::Sent, &event_id, now)?;
+            Ok(SendOutcome::Created(inv))
+        })
+    }
+
+    /// Withdraws, accepts or ignores an invitation for `actor`.
+    ///
+    /// # Errors
+    ///
+    /// NotFound for an invitation the actor may not see, the rule the
+    /// action breaks, or a storage failure.
+    pub fn act(
+        &self,
+        policy: &Policy,
+        actor: &UserId,
+        id: &InvitationId,
+        action: &Action,
+        event_id: InvitationId,
+        now: Timestamp,
+    ) -> Result<TxOutcome, Error> {
+        self.transact(|tx| {
+            let Some(before) = tx.invitation(id)? else {
+                return abort(DomainError::InvitationNotFound);
+            };
+            let (after, event) = match before.apply(actor, action, now) {
+                Ok(Transition::Changed { invitation, event }) => (invitation, event),
+                Ok(Transition::Unchanged) => return Ok(TxOutcome::Unchanged(before)),
+                Err(e) => return abort(e),
+            };
+            tx.put_invitation(&after)?;
+            let mut pair = tx.pair(&before.sender, &before.recipient)?;
+            match after.state {
+                State::Ignored => {
+                    tx.received
+                        .remove(keys::user_invitation(&before.recipient, &before.id))?;
+                }
+                State::Withdrawn => {
+                    let mut activity = tx.close(&before, &mut pair, now)?;
+                    activity.record_withdrawal(now);
+                    tx.put_activity(&before.sender, &activity)?;
+                    pair.start_cooldown(&before.sender, now.plus(policy.reinvite_cooldown));
+                }
+                State::Accepted => {
+                    let activity = tx.close(&before, &mut pair, now)?;
+                    tx.put_activity(&before.sender, &activity)?;
+                    pair.connected_at = Some(now);
+                    tx.connections
+                        .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
+                    tx.connections
+                        .insert(keys::connection(&before.recipient, now, &before.sender), &[])?;
+                }
+                State::Pending | State::Expired => {
+                    return abort(StoreError::Corrupt(format!("no action leads to {}", after.state)));
+                }
+            }
+            tx.put_pair(&pair)?;
+            tx.append_event(&after, &event, &event_id, now)?;
+            Ok(TxOutcome::Changed(after))
+        })
+    }
+
+    /// Expires one invitation if it is still open and due; `None` when
+    /// there was nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn expire(
+        &self,
+        id: &InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, Error> {
+        self.transact(|tx| {
+            let Some(before) = tx.invitation(id)? else {
+                return Ok(None);
+            };
+            let Some(after) = before.expire(now) else {
+                return Ok(None);
+            };
+            tx.put_invitation(&after)?;
+            let mut pair = tx.pair(&before.sender, &before.recipient)?;
+            let activity = tx.close(&before, &mut pair, now)?;
+            tx.put_activity(&before.sender, &activity)?;
+            tx.put_pair(&pair)?;
+            tx.append_event(&after, &EventKind::Expired, &event_id, now)?;
+            Ok(Some(after))
+        })
+    }
+
+    /// Removes the connection between `user` and `other`, for both.
+    ///
+    /// # Errors
+    ///
+    /// NotConnected when there is none, or a storage failure.
+    pub fn remove_connection(&self, user: &UserId, other: &UserId) -> Result<(), Error> {
+        self.transact(|tx| {
+            let mut pair = tx.pair(user, other)?;
+            let Some(at) = pair.connected_at.take() else {
+                return abort(DomainError::NotConnected);
+            };
+            tx.connections.remove(keys::connection(user, at, other))?;
+            tx.connections.remove(keys::connection(other, at, user))?;
+            tx.put_pair(&pair)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets up to `limit` idempotency records created before `cutoff`.
+    /// Returns how many it removed.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn prune_idempotency(&self, cutoff: Timestamp, limit: usize) -> Result<usize, Error> {
+        let mut removed = 0;
+        let end = keys::sequence(cutoff.as_millis());
+        let old: Vec<_> = self
+            .idempotency_by_age
+            .range(..end)
+            .take(limit)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        for (age_key, _) in old {
+            let record_key = age_key[8..].to_vec();
+            finish(
+                (&self.idempotency, &self.idempotency_by_age).transaction(|(records_tree, ages)| {
+                    // A newer record may have replaced the old one under the same key.
+                    if let Some(bytes) = records_tree.get(&record_key)? {
+                        let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
+                        if keys::sequence(record.created_ms)[..] == age_key[..8] {
+                            records_tree.remove(record_key.as_slice())?;
+                        }
+                    }
+                    ages.remove(&age_key)?;
+                    Ok(())
+                }),
+            )?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,69 @@
+//! Parsing helpers for configuration values given as flags or environment
+//! variables.
+
+use std::time::Duration;
+
+/// Parses a duration such as `30s`, `15m`, `21d` or `1h 30m`.
+///
+/// # Errors
+///
+/// A message naming the accepted forms when `input` is not a duration.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    humantime::parse_duration(input.trim())
+        .map_err(|e| format!("`{input}` is not a duration ({e}); use forms like 30s, 15m, 24h, 21d"))
+}
+
+/// The JWT secret, from `JWT_SECRET` (which wins) or from the file named by
+/// `JWT_SECRET_FILE`.
+///
+/// # Errors
+///
+/// A message saying how to set the secret when neither gives one, or when
+/// the file cannot be read.
+pub fn resolve_jwt_secret(secret: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        return Ok(secret.to_owned());
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read JWT_SECRET_FILE {}: {e}", path.display()))?;
+        let secret = text.trim();
+        if !secret.is_empty() {
+            return Ok(secret.to_owned());
+        }
+        return Err(format!("JWT_SECRET_FILE {} is empty", path.display()));
+    }
+    Err(
+        "JWT_SECRET is not set: both services need the same secret to sign and check tokens, \
+         for example `export JWT_SECRET=$(openssl rand -hex 32)`"
+            .to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_the_documented_forms() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("21d"), Ok(Duration::from_secs(21 * 86_400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        let err = parse_duration("soon").unwrap_err();
+        assert!(err.contains("30s"), "{err}");
+    }
+
+    #[test]
+    fn secret_from_variable_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "from-file-0123456789\n").unwrap();
+        assert_eq!(resolve_jwt_secret(Some("from-env"), Some(&path)).unwrap(), "from-env");
+        assert_eq!(resolve_jwt_secret(None, Some(&path)).unwrap(), "from-file-0123456789");
+        let missing = resolve_jwt_secret(None, None).unwrap_err();
+        assert!(missing.contains("JWT_SECRET"), "{missing}");
+        let unreadable = resolve_jwt_secret(None, Some(&dir.path().join("nope"))).unwrap_err();
+        assert!(unreadable.contains("JWT_SECRET_FILE"), "{unreadable}");
+    }
+}

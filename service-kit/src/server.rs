@@ -1,0 +1,83 @@
+//! Server start-up and shutdown pieces both services use: reflection (v1 and
+//! v1alpha, since grpcurl 1.8 speaks only v1alpha), health that starts
+//! NOT_SERVING, and the shutdown signal.
+
+use std::time::Duration;
+
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The largest request or reply message either service accepts or sends.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Reflection services, v1 and v1alpha, listing our services and health.
+///
+/// # Panics
+///
+/// If the compiled-in descriptor sets do not decode, which the `proto`
+/// crate's tests rule out.
+#[must_use]
+pub fn reflection() -> (
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+) {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = builder().build_v1().expect("descriptor sets decode");
+    let v1alpha = builder().build_v1alpha().expect("descriptor sets decode");
+    (v1, v1alpha)
+}
+
+/// A health reporter whose overall status and every named service start
+/// NOT_SERVING, and the health service to serve.
+pub async fn health(
+    services: &[&str],
+) -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    set_status(&reporter, services, ServingStatus::NotServing).await;
+    (reporter, service)
+}
+
+/// Sets the overall status ("") and each named service's status.
+pub async fn set_status(reporter: &HealthReporter, services: &[&str], status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for service in services {
+        reporter.set_service_status(*service, status).await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT, shutting down"),
+        () = terminate => tracing::info!("received SIGTERM, shutting down"),
+    }
+}
