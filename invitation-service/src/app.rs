@@ -111,7 +111,7 @@ impl App {
             config,
         } = self;
         let (reporter, health) = kit::health(SERVICES).await;
-        let (reflection_v1, reflection_v1alpha) = kit::reflection();
+        let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
         let api = InterceptedService::new(
             InvitationServiceServer::new(InvitationApi::new(invitations.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -12,21 +12,30 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The largest request or reply message either service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-/// Reflection services, v1 and v1alpha, listing our services and health.
+/// Reflection services, v1 and v1alpha, listing `services` (the ones this
+/// binary serves), health and reflection itself.
 ///
 /// # Panics
 ///
 /// If the compiled-in descriptor sets do not decode, which the `proto`
 /// crate's tests rule out.
 #[must_use]
-pub fn reflection() -> (
+pub fn reflection(services: &[&str]) -> (
     tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
     tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
 ) {
     let builder = || {
-        tonic_reflection::server::Builder::configure()
+        let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for name in services.iter().copied().chain([
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]) {
+            builder = builder.with_service_name(name);
+        }
+        builder
     };
     let v1 = builder().build_v1().expect("descriptor sets decode");
     let v1alpha = builder().build_v1alpha().expect("descriptor sets decode");

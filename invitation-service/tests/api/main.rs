@@ -1,0 +1,7 @@
+//! The integration tests of invitation-service: the real server over
+//! loopback gRPC on port 0, with a temporary sled folder; and, where the
+//! process boundary is the point, the real binary.
+
+mod helpers;
+mod invitations;
+mod process;
