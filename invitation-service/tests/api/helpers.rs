@@ -29,6 +29,12 @@ pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub(crate) struct Bearer(Option<String>);
 
+impl Bearer {
+    pub(crate) fn new(token: &str) -> Self {
+        Self(Some(token.to_owned()))
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.0 {
