@@ -140,6 +140,31 @@ impl Tx<'_> {
         Ok(sequence)
     }
 
+    /// The invitation an idempotency key already stands for, if it was used
+    /// within its window for the same request. A key older than the window
+    /// is forgotten here (the send then records it afresh).
+    fn replay(&self, record_key: &[u8], request: &SendRequest, now: Timestamp) -> TxResult<Option<InvitationId>> {
+        let Some(bytes) = self.idempotency.get(record_key)? else {
+            return Ok(None);
+        };
+        let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
+        let created = Timestamp::from_millis(record.created_ms);
+        if created.plus(IDEMPOTENCY_WINDOW) <= now {
+            self.idempotency_by_age
+                .remove(keys::idempotency_by_age(created, record_key))?;
+            return Ok(None);
+        }
+        if record.recipient != request.recipient.as_str() || record.message != request.message.as_str() {
+            return abort(DomainError::IdempotencyKeyReused);
+        }
+        let id: [u8; 16] = record
+            .invitation_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt(StoreError::Corrupt("idempotency id".into())))?;
+        Ok(Some(InvitationId::from_bytes(id)))
+    }
+
     /// Takes an open invitation out of the open indexes and its pair, and
     /// lowers its sender's open count.
     fn close(&self, before: &Invitation, pair: &mut Pair, now: Timestamp) -> TxResult<Activity> {
@@ -223,26 +248,10 @@ impl Store {
     ) -> Result<SendOutcome, Error> {
         self.transact(|tx| {
             let idempotency_key = key.map(|k| keys::idempotency(&request.sender, k.as_str()));
-            if let Some(record_key) = &idempotency_key {
-                if let Some(bytes) = tx.idempotency.get(record_key)? {
-                    let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
-                    if Timestamp::from_millis(record.created_ms).plus(IDEMPOTENCY_WINDOW) > now {
-                        if record.recipient != request.recipient.as_str() || record.message != request.message.as_str()
-                        {
-                            return abort(DomainError::IdempotencyKeyReused);
-                        }
-                        let id: [u8; 16] = record
-                            .invitation_id
-                            .as_slice()
-                            .try_into()
-                            .map_err(|_| corrupt(StoreError::Corrupt("idempotency id".into())))?;
-                        return Ok(SendOutcome::Replayed(InvitationId::from_bytes(id)));
-                    }
-                    tx.idempotency_by_age.remove(keys::idempotency_by_age(
-                        Timestamp::from_millis(record.created_ms),
-                        record_key,
-                    ))?;
-                }
+            if let Some(record_key) = &idempotency_key
+                && let Some(id) = tx.replay(record_key, request, now)?
+            {
+                return Ok(SendOutcome::Replayed(id));
             }
 
             let mut pair = tx.pair(&request.sender, &request.recipient)?;
