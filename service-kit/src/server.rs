@@ -20,7 +20,9 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// If the compiled-in descriptor sets do not decode, which the `proto`
 /// crate's tests rule out.
 #[must_use]
-pub fn reflection(services: &[&str]) -> (
+pub fn reflection(
+    services: &[&str],
+) -> (
     tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
     tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
 ) {

@@ -38,7 +38,9 @@ impl Bearer {
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.0 {
-            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
         Ok(request)
     }
@@ -104,7 +106,11 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
         .await
         .expect("server runs");
     });
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connects");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connects");
     TestApp {
         addr,
         clock,
@@ -120,7 +126,12 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
 impl TestApp {
     /// A signed token for `user`.
     pub(crate) fn token(&self, user: &str) -> String {
-        self.keys.mint(user, Some(&format!("{user} (display)")), Duration::from_secs(3600), None)
+        self.keys.mint(
+            user,
+            Some(&format!("{user} (display)")),
+            Duration::from_secs(3600),
+            None,
+        )
     }
 
     /// A client acting as `user`.
@@ -175,7 +186,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -67,20 +67,34 @@ impl Server {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("server exited with {status}: {}", log.lock().unwrap());
             }
-            assert!(Instant::now() < deadline, "server did not log its address: {}", log.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "server did not log its address: {}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         Self { child, addr, log }
     }
 
     async fn client(&self, user: &str) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.unwrap();
-        let token = JwtKeys::new(SECRET).unwrap().mint(user, None, Duration::from_secs(600), None);
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let token = JwtKeys::new(SECRET)
+            .unwrap()
+            .mint(user, None, Duration::from_secs(600), None);
         pb::invitation_service_client::InvitationServiceClient::with_interceptor(channel, Bearer::new(&token))
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -145,7 +159,9 @@ async fn every_acknowledged_invitation_survives_kill_9() {
         let mut client = server.client(&format!("sender-{sender}")).await;
         for (_, id) in acked.iter().filter(|(s, _)| *s == sender) {
             let inv = client
-                .get_invitation(pb::GetInvitationRequest { invitation_id: id.clone() })
+                .get_invitation(pb::GetInvitationRequest {
+                    invitation_id: id.clone(),
+                })
                 .await
                 .unwrap_or_else(|e| panic!("acknowledged invitation {id} lost after kill -9: {e}"))
                 .into_inner();
@@ -160,7 +176,10 @@ async fn sigterm_drains_and_exits_zero_within_seconds() {
     let mut server = Server::start(dir.path());
     let mut alice = server.client("alice").await;
     let sent = alice
-        .send_invitation(pb::SendInvitationRequest { recipient_id: "bob".into(), ..Default::default() })
+        .send_invitation(pb::SendInvitationRequest {
+            recipient_id: "bob".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -173,7 +192,10 @@ async fn sigterm_drains_and_exits_zero_within_seconds() {
 
     let server = Server::start(dir.path());
     let mut alice = server.client("alice").await;
-    let again = alice.get_invitation(pb::GetInvitationRequest { invitation_id: sent.id }).await.unwrap();
+    let again = alice
+        .get_invitation(pb::GetInvitationRequest { invitation_id: sent.id })
+        .await
+        .unwrap();
     assert_eq!(again.into_inner().recipient_id, "bob");
 }
 
@@ -204,7 +226,10 @@ fn without_a_secret_it_refuses_to_start_and_says_how_to_set_one() {
     let output = command(dir.path()).env_remove("JWT_SECRET").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("JWT_SECRET is not set") && stderr.contains("export JWT_SECRET="), "{stderr}");
+    assert!(
+        stderr.contains("JWT_SECRET is not set") && stderr.contains("export JWT_SECRET="),
+        "{stderr}"
+    );
 
     let output = command(dir.path()).env("JWT_SECRET", "short").output().unwrap();
     assert!(!output.status.success());
@@ -214,15 +239,24 @@ fn without_a_secret_it_refuses_to_start_and_says_how_to_set_one() {
 #[test]
 fn token_prints_a_valid_token_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let output = command(dir.path()).args(["token", "--user", "alice", "--name", "Alice A."]).output().unwrap();
+    let output = command(dir.path())
+        .args(["token", "--user", "alice", "--name", "Alice A."])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let token = stdout.strip_suffix('\n').expect("one line");
     assert!(!token.contains('\n'));
     let caller = JwtKeys::new(SECRET).unwrap().verify(token).expect("a valid token");
-    assert_eq!((caller.user_id.as_str(), caller.name.as_deref()), ("alice", Some("Alice A.")));
+    assert_eq!(
+        (caller.user_id.as_str(), caller.name.as_deref()),
+        ("alice", Some("Alice A."))
+    );
 
-    let output = command(dir.path()).args(["token", "--user", "has space"]).output().unwrap();
+    let output = command(dir.path())
+        .args(["token", "--user", "has space"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(output.stdout.is_empty());
 }
