@@ -74,31 +74,42 @@ impl SecretArgs {
 }
 
 #[derive(Debug, Args)]
+// `global` lets the flags follow `serve` as well as precede it.
 pub struct ServeArgs {
     /// Address to listen on for gRPC.
-    #[arg(long, env = "INVITATION_LISTEN_ADDR", default_value = "0.0.0.0:50051")]
+    #[arg(long, env = "INVITATION_LISTEN_ADDR", global = true, default_value = "0.0.0.0:50051")]
     pub listen_addr: SocketAddr,
     /// Folder of the sled database.
-    #[arg(long, env = "INVITATION_DATA_DIR", default_value = "./data/invitation-service")]
+    #[arg(
+        long,
+        env = "INVITATION_DATA_DIR",
+        global = true,
+        default_value = "./data/invitation-service"
+    )]
     pub data_dir: PathBuf,
     /// Where notification-service listens.
-    #[arg(long, env = "NOTIFICATION_ENDPOINT", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "NOTIFICATION_ENDPOINT",
+        global = true,
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub notification_endpoint: String,
     /// Longest personal note or apology, in characters.
-    #[arg(long, env = "INVITATION_MAX_NOTE_CHARS", default_value_t = 300)]
+    #[arg(long, env = "INVITATION_MAX_NOTE_CHARS", global = true, default_value_t = 300)]
     pub max_note_chars: usize,
     /// How long a sender waits to re-invite someone after withdrawing.
-    #[arg(long, env = "INVITATION_REINVITE_COOLDOWN", default_value = "21d", value_parser = parse_duration)]
+    #[arg(long, env = "INVITATION_REINVITE_COOLDOWN", global = true, default_value = "21d", value_parser = parse_duration)]
     pub reinvite_cooldown: Duration,
     /// Invitations a user may send in any 7 days.
-    #[arg(long, env = "INVITATION_WEEKLY_LIMIT", default_value_t = 100,
+    #[arg(long, env = "INVITATION_WEEKLY_LIMIT", global = true, default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub weekly_limit: u32,
     /// How long an unanswered invitation stays pending.
-    #[arg(long, env = "INVITATION_PENDING_TTL", default_value = "180d", value_parser = parse_duration)]
+    #[arg(long, env = "INVITATION_PENDING_TTL", global = true, default_value = "180d", value_parser = parse_duration)]
     pub pending_ttl: Duration,
     /// How often expired invitations are swept.
-    #[arg(long, env = "INVITATION_SWEEP_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "INVITATION_SWEEP_INTERVAL", global = true, default_value = "1s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
 }
 

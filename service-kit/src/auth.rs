@@ -55,7 +55,9 @@ impl Caller {
 /// Why a secret was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("JWT_SECRET is too short: use at least {MIN_SECRET_BYTES} bytes, for example `openssl rand -hex 32`")]
+    #[error(
+        "the JWT secret (JWT_SECRET or JWT_SECRET_FILE) is too short: use at least {MIN_SECRET_BYTES} bytes, for example `openssl rand -hex 32`"
+    )]
     TooShort,
 }
 

@@ -41,9 +41,25 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 to the second, rounded up: messages say "from <time>", and a
+/// caller who waits until the printed second must not be refused.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_seconds(self.to_system_time()))
+        let seconds = self.0.div_ceil(1000);
+        let time = UNIX_EPOCH + Duration::from_secs(seconds);
+        write!(f, "{}", humantime::format_rfc3339_seconds(time))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_rounds_up_to_the_second() {
+        assert_eq!(Timestamp::from_millis(1_000).to_string(), "1970-01-01T00:00:01Z");
+        assert_eq!(Timestamp::from_millis(1_001).to_string(), "1970-01-01T00:00:02Z");
+        assert_eq!(Timestamp::from_millis(1_999).to_string(), "1970-01-01T00:00:02Z");
     }
 }
 

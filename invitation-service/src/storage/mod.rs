@@ -276,3 +276,7 @@ fn reverse_page(tree: &Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) 
     }
     Ok(Page { items, next })
 }
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
