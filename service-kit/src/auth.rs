@@ -26,9 +26,13 @@ pub const MAX_USER_ID_BYTES: usize = 128;
 /// The registered and private claims our tokens carry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    // `sub` and `exp` default when absent so that jsonwebtoken's own check
+    // of required claims runs and can say which one is missing.
+    #[serde(default)]
     pub sub: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default)]
     pub exp: u64,
     #[serde(default)]
     pub iat: u64,

@@ -153,7 +153,11 @@ impl Invitation {
         }
         let mut invitation = self.clone();
         invitation.state = target;
-        invitation.updated_at = now;
+        // An ignore is not reported to the sender: not even a new update
+        // time may show that the recipient did something.
+        if target != State::Ignored {
+            invitation.updated_at = now;
+        }
         Ok(Transition::Changed { invitation, event })
     }
 
@@ -249,6 +253,11 @@ mod tests {
     fn an_ignored_invitation_is_pending_to_its_sender_and_still_acceptable() {
         let ignored = changed(pending().apply(&user("bob"), &Action::Ignore, NOW));
         assert_eq!(ignored.state, State::Ignored);
+        assert_eq!(
+            ignored.updated_at,
+            pending().updated_at,
+            "an ignore leaves no trace for the sender"
+        );
         assert_eq!(ignored.state_seen_by(ViewerRole::Sender), State::Pending);
         assert_eq!(ignored.state_seen_by(ViewerRole::Recipient), State::Ignored);
         assert_eq!(

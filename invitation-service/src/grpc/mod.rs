@@ -58,6 +58,18 @@ fn parse<T>(result: Result<T, DomainError>) -> Result<T, Status> {
     result.map_err(refuse)
 }
 
+/// `other_user_id`: a valid id that is not the caller's.
+fn other_user(raw: &str, viewer: &UserId) -> Result<UserId, Status> {
+    let other = parse(UserId::parse("other_user_id", raw))?;
+    if other == *viewer {
+        return Err(refuse(DomainError::InvalidArgument {
+            field: "other_user_id",
+            reason: "must be another user, not you".into(),
+        }));
+    }
+    Ok(other)
+}
+
 /// The invitation as `viewer` may see it (an ignored one is pending to its
 /// sender).
 fn view(inv: &Invitation, viewer: &UserId) -> pb::Invitation {
@@ -181,13 +193,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::GetRelationshipResponse>, Status> {
         let (viewer, _) = caller(&request)?;
         let pb::GetRelationshipRequest { other_user_id } = request.into_inner();
-        let other = parse(UserId::parse("other_user_id", &other_user_id))?;
-        if other == viewer {
-            return Err(refuse(DomainError::InvalidArgument {
-                field: "other_user_id",
-                reason: "must be another user, not you".into(),
-            }));
-        }
+        let other = other_user(&other_user_id, &viewer)?;
         let now = self.invitations.now();
         let pair = self.invitations.pair(viewer.clone(), other).await?;
         let rel = pair.relationship_for(&viewer, now);
@@ -226,7 +232,7 @@ impl InvitationService for InvitationApi {
     async fn remove_connection(&self, request: Request<pb::RemoveConnectionRequest>) -> Result<Response<()>, Status> {
         let (viewer, _) = caller(&request)?;
         let pb::RemoveConnectionRequest { other_user_id } = request.into_inner();
-        let other = parse(UserId::parse("other_user_id", &other_user_id))?;
+        let other = other_user(&other_user_id, &viewer)?;
         self.invitations.remove_connection(viewer, other).await?;
         Ok(Response::new(()))
     }

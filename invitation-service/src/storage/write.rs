@@ -329,6 +329,10 @@ impl Store {
                     let activity = tx.close(&before, &mut pair, now)?;
                     tx.put_activity(&before.sender, &activity)?;
                     pair.connected_at = Some(now);
+                    // Connecting settles any earlier withdrawal between them:
+                    // after a later removal, either may invite afresh.
+                    pair.cooldown_low_to_high = None;
+                    pair.cooldown_high_to_low = None;
                     tx.connections
                         .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
                     tx.connections

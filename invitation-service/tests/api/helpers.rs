@@ -51,7 +51,6 @@ pub(crate) type Client = InvitationServiceClient<InterceptedService<Channel, Bea
 /// A running server and what a test needs to drive it.
 #[derive(Debug)]
 pub(crate) struct TestApp {
-    pub(crate) addr: std::net::SocketAddr,
     pub(crate) clock: ManualClock,
     pub(crate) keys: JwtKeys,
     pub(crate) channel: Channel,
@@ -112,7 +111,6 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
         .await
         .expect("connects");
     TestApp {
-        addr,
         clock,
         keys: JwtKeys::new(SECRET).unwrap(),
         channel,

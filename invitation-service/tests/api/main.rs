@@ -2,6 +2,10 @@
 //! loopback gRPC on port 0, with a temporary sled folder; and, where the
 //! process boundary is the point, the real binary.
 
+mod auth;
 mod helpers;
 mod invitations;
+mod limits;
+mod lists;
+mod privacy;
 mod process;
