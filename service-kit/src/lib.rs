@@ -1,10 +1,12 @@
 //! What both services share: JWT bearer auth, telemetry, the pieces of server
-//! start-up and shutdown (health, reflection, signals), and duration parsing
-//! for configuration.
+//! start-up and shutdown (health, reflection, signals), duration parsing for
+//! configuration, the clock, and group commit for sled.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod commit;
 pub mod config;
 pub mod server;
 pub mod telemetry;
+pub mod time;

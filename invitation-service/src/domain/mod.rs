@@ -8,11 +8,10 @@ mod ids;
 mod invitation;
 mod pair;
 mod policy;
-mod time;
 
 pub use error::DomainError;
 pub use ids::{IdempotencyKey, InvitationId, MAX_IDEMPOTENCY_KEY_BYTES, MAX_USER_ID_BYTES, Note, UserId};
 pub use invitation::{Action, EventKind, Invitation, State, Transition, ViewerRole};
 pub use pair::{Pair, Relationship, RelationshipState};
 pub use policy::{Activity, Policy, SEND_WINDOW, SendRequest, WITHDRAWAL_WINDOW};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};

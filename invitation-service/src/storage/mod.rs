@@ -4,7 +4,6 @@
 //! outbox event in one multi-tree transaction (see [`write`]). Reads touch
 //! one key or one page of one user's prefix, never a whole tree.
 
-mod commit;
 pub(crate) mod keys;
 pub mod records;
 mod write;
@@ -15,7 +14,7 @@ use sled::{Db, Tree};
 
 use crate::domain::{Activity, Invitation, InvitationId, Pair, Timestamp, UserId};
 
-pub use commit::GroupCommit;
+pub use service_kit::commit::GroupCommit;
 pub use write::{IDEMPOTENCY_WINDOW, SendOutcome, TxOutcome};
 
 /// What can go wrong below the domain.

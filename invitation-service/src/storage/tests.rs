@@ -19,12 +19,12 @@ use crate::{
     error::Error,
 };
 
-pub(super) const MINUTE: Duration = Duration::from_secs(60);
-pub(super) const HOUR: Duration = Duration::from_secs(3600);
-pub(super) const DAY: Duration = Duration::from_secs(24 * 3600);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A fixed, realistic starting time.
-pub(super) const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
 pub(super) fn user(id: &str) -> UserId {
     UserId::parse("user", id).expect("valid test user id")
@@ -250,8 +250,11 @@ pub(super) fn check_invariants(store: &Store) {
     assert_eq!(store.last_sequence().expect("last sequence"), n);
 }
 
+/// A tree's name and its entries.
+pub(super) type TreeSnapshot = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every tree of the database, byte for byte.
-fn snapshot(store: &Store) -> Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
+pub(super) fn snapshot(store: &Store) -> Vec<TreeSnapshot> {
     let db = store.db();
     let mut names = db.tree_names();
     names.sort();
@@ -264,7 +267,8 @@ fn snapshot(store: &Store) -> Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
         .collect()
 }
 
-/// Sends, events and ids numbered by a counter; times are explicit.
+/// A store in a temporary folder, with ids numbered by a counter; every
+/// call takes an explicit time.
 #[derive(Debug)]
 struct Harness {
     store: Store,
@@ -981,6 +985,10 @@ fn a_user_never_sees_entries_of_a_user_whose_id_extends_theirs() {
     let ab_in = h.send("b", "ab", t(6));
     let a_link = h.send("a", "ab", t(7));
     h.act("ab", &a_link.id, &Action::Accept, t(8));
+    let long = "x".repeat(crate::domain::MAX_USER_ID_BYTES);
+    let shorter = "x".repeat(crate::domain::MAX_USER_ID_BYTES - 1);
+    let invitation = h.send(&long, &shorter, t(9));
+    h.act(&shorter, &invitation.id, &Action::Accept, t(10));
     check_invariants(&h.store);
 
     let ids = |items: Vec<Invitation>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
@@ -1009,4 +1017,160 @@ fn a_user_never_sees_entries_of_a_user_whose_id_extends_theirs() {
     assert_eq!(h.store.activity(&user("a")).unwrap().pending_sent, 0);
     assert_eq!(h.store.oldest_open_sent(&user("ab")).unwrap(), Some(ab_out.created_at));
     assert_eq!(h.store.oldest_open_sent(&user("a")).unwrap(), None);
+
+    // The longest ids fit the page bounds, and one id never sees its prefix.
+    assert_eq!(sent(&long), vec![invitation.id]);
+    assert!(sent(&shorter).is_empty());
+    assert_eq!(connections(&long), vec![user(&shorter)]);
+    assert_eq!(connections(&shorter), vec![user(&long)]);
+    check_invariants(&h.store);
+}
+
+/// A store with one invitation in each kind of state, a connection, an
+/// idempotency record and a few events.
+fn populated() -> (Harness, [Invitation; 4]) {
+    let mut h = Harness::new();
+    let pending = h.send("ann", "bob", T0);
+    let accepted = h.send("ann", "cy", T0.plus(MINUTE));
+    h.act("cy", &accepted.id, &Action::Accept, T0.plus(2 * MINUTE));
+    let ignored = h.send("dee", "ann", T0.plus(3 * MINUTE));
+    h.act("ann", &ignored.id, &Action::Ignore, T0.plus(4 * MINUTE));
+    let withdrawn = match h.try_send("ann", "eve", "", "key", T0.plus(5 * MINUTE)).unwrap() {
+        SendOutcome::Created(inv) => inv,
+        SendOutcome::Replayed(id) => panic!("replayed {id}"),
+    };
+    h.act("ann", &withdrawn.id, &withdraw(), T0.plus(6 * MINUTE));
+    check_invariants(&h.store);
+    (h, [pending, accepted, ignored, withdrawn])
+}
+
+#[test]
+fn check_invariants_notices_each_kind_of_damage() {
+    type Damage = fn(&Store, &[Invitation; 4]);
+    let damages: [(&str, Damage); 12] = [
+        ("received entry of an ignored invitation", |s, [_, _, ignored, _]| {
+            s.received
+                .insert(keys::user_invitation(&ignored.recipient, &ignored.id), &[])
+                .unwrap();
+        }),
+        ("missing received entry", |s, [pending, ..]| {
+            s.received
+                .remove(keys::user_invitation(&pending.recipient, &pending.id))
+                .unwrap();
+        }),
+        ("missing sent entry", |s, [_, _, _, withdrawn]| {
+            s.sent
+                .remove(keys::user_invitation(&withdrawn.sender, &withdrawn.id))
+                .unwrap();
+        }),
+        ("open entry of a closed invitation", |s, [_, accepted, ..]| {
+            s.open_by_sender
+                .insert(keys::user_invitation(&accepted.sender, &accepted.id), &[])
+                .unwrap();
+        }),
+        ("missing expiry entry", |s, [_, _, ignored, _]| {
+            s.expiry
+                .remove(&keys::expiry(ignored.expires_at, &ignored.id)[..])
+                .unwrap();
+        }),
+        ("expiry entry under the wrong time", |s, [pending, ..]| {
+            s.expiry
+                .remove(&keys::expiry(pending.expires_at, &pending.id)[..])
+                .unwrap();
+            s.expiry
+                .insert(&keys::expiry(pending.expires_at.plus(MINUTE), &pending.id)[..], &[])
+                .unwrap();
+        }),
+        ("pair forgets its pending invitation", |s, [pending, ..]| {
+            let mut pair = s.pair(&pending.sender, &pending.recipient).unwrap();
+            pair.pending = None;
+            let (low, high) = pair.users();
+            s.pairs
+                .insert(keys::pair(low, high), records::encode_pair(&pair))
+                .unwrap();
+        }),
+        ("connection listed one way only", |s, [_, accepted, ..]| {
+            let at = accepted_at(s, accepted);
+            s.connections
+                .remove(keys::connection(&accepted.recipient, at, &accepted.sender))
+                .unwrap();
+        }),
+        ("open count off by one", |s, [pending, ..]| {
+            let mut activity = s.activity(&pending.sender).unwrap();
+            activity.pending_sent += 1;
+            s.activity
+                .insert(keys::user_prefix(&pending.sender), records::encode_activity(&activity))
+                .unwrap();
+        }),
+        ("gap in the outbox", |s, _| {
+            s.outbox.remove(keys::sequence(2)).unwrap();
+        }),
+        ("meta ahead of the outbox", |s, _| {
+            let n = s.last_sequence().unwrap();
+            s.meta.insert(OUTBOX_SEQUENCE, &keys::sequence(n + 1)[..]).unwrap();
+        }),
+        ("idempotency record without its age entry", |s, _| {
+            s.idempotency_by_age.clear().unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        let (h, invitations) = populated();
+        damage(&h.store, &invitations);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_invariants(&h.store)));
+        assert!(caught.is_err(), "check_invariants missed: {what}");
+    }
+}
+
+fn accepted_at(store: &Store, inv: &Invitation) -> Timestamp {
+    store
+        .pair(&inv.sender, &inv.recipient)
+        .unwrap()
+        .connected_at
+        .expect("connected")
+}
+
+#[test]
+fn events_carry_their_id_time_true_state_and_note() {
+    let mut h = Harness::new();
+    let sent = h.send("ann", "bob", T0);
+    let ignored_at = T0.plus(MINUTE);
+    let event_id = InvitationId::new(ignored_at, 9_999);
+    h.store
+        .act(&h.policy, &user("bob"), &sent.id, &Action::Ignore, event_id, ignored_at)
+        .unwrap();
+    let withdrawn_at = T0.plus(2 * MINUTE);
+    let note = Note::parse("note", "  sorry, wrong person  ", 300).unwrap();
+    h.act("ann", &sent.id, &Action::Withdraw { note }, withdrawn_at);
+
+    let events: Vec<_> = h
+        .store
+        .outbox_after(1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| records::decode_event(&bytes).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    let ignored = &events[0];
+    assert_eq!(ignored.event_id, event_id.to_string());
+    assert_eq!(ignored.occurred_at, Some(crate::convert::timestamp(ignored_at)));
+    let snapshot = ignored.invitation.as_ref().unwrap();
+    assert_eq!(
+        snapshot.state,
+        i32::from(proto::invitations::v1::InvitationState::Ignored),
+        "events carry the true state, not the sender's view"
+    );
+    assert_eq!(
+        (snapshot.sender_id.as_str(), snapshot.recipient_id.as_str()),
+        ("ann", "bob")
+    );
+    match events[1].kind.as_ref().unwrap() {
+        Kind::Withdrawn(w) => assert_eq!(w.note, "sorry, wrong person"),
+        other @ (Kind::Sent(_) | Kind::Accepted(_) | Kind::Ignored(_) | Kind::Expired(_)) => {
+            panic!("expected a withdrawal, got {other:?}")
+        }
+    }
+    assert_eq!(
+        events[1].invitation.as_ref().unwrap().updated_at,
+        Some(crate::convert::timestamp(withdrawn_at))
+    );
 }

@@ -1,5 +1,6 @@
 //! Wall-clock time as milliseconds since the Unix epoch, and the clock that
-//! supplies it (injected, so tests can move time).
+//! supplies it (injected, so tests can move time). Both services' domain
+//! cores use it; it depends on nothing but std and humantime.
 
 use std::{
     fmt,
