@@ -94,3 +94,50 @@ pub async fn shutdown_signal() {
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
 }
+
+/// Serves `router` on `listener`, reporting SERVING for `services`, until
+/// `shutdown` resolves. Then reports NOT_SERVING, calls `on_shutdown` (to end
+/// long-lived streams), and lets in-flight requests finish for at most
+/// [`SHUTDOWN_GRACE`].
+///
+/// # Errors
+///
+/// When the server fails.
+pub async fn serve(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    reporter: HealthReporter,
+    services: &'static [&'static str],
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_shutdown: impl FnOnce() + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let local_addr = listener.local_addr().ok();
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal_reporter = reporter.clone();
+    let signal = async move {
+        shutdown.await;
+        set_status(&signal_reporter, services, ServingStatus::NotServing).await;
+        on_shutdown();
+        tracing::info!("draining in-flight requests");
+        let _ = draining_tx.send(());
+    };
+    let server = router.serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+    set_status(&reporter, services, ServingStatus::Serving).await;
+    if let Some(addr) = local_addr {
+        tracing::info!(%addr, "listening");
+    }
+    let grace = async {
+        if draining_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace => {
+            tracing::warn!("grace period over, closing remaining connections");
+            Ok(())
+        }
+    }
+}

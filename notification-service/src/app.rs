@@ -1,0 +1,153 @@
+//! Start-up and shutdown: [`App::build`] opens storage and binds (port 0 is
+//! fine); [`App::run`] serves until the shutdown future resolves, ends live
+//! streams with a resume hint, drains, and flushes. `main` and the tests take
+//! the same path.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use proto::{
+    notifications::v1::{
+        event_ingest_server::EventIngestServer, notification_service_server::NotificationServiceServer,
+    },
+    service_names,
+};
+use service_kit::{
+    auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
+    server::{self as kit, MAX_MESSAGE_BYTES},
+};
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::{
+    config::Config,
+    domain::{Clock, Settings},
+    grpc::NotificationApi,
+    ingest::Ingest,
+    service::Notifier,
+    storage::{Store, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Secret(String),
+    #[error("data folder {} is in use by another process (is another notification-service running on it?)", .0.display())]
+    DataDirLocked(PathBuf),
+    #[error("cannot use data folder {}: {error}", path.display())]
+    DataDir { path: PathBuf, error: StoreError },
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+const SERVICES: &[&str] = &[service_names::NOTIFICATION_SERVICE, service_names::EVENT_INGEST];
+
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    notifier: Notifier,
+    keys: Arc<JwtKeys>,
+    config: Config,
+}
+
+impl App {
+    /// Opens storage and binds the listener.
+    ///
+    /// # Errors
+    ///
+    /// A weak secret, an unusable data folder, or an address that cannot be
+    /// bound.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let keys = Arc::new(JwtKeys::new(&config.jwt_secret).map_err(|e| StartError::Secret(e.to_string()))?);
+        let path = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| StartError::DataDir {
+                path: config.data_dir.clone(),
+                error: StoreError::Corrupt(e.to_string()),
+            })?
+            .map_err(|e| match &e {
+                StoreError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    StartError::DataDirLocked(config.data_dir.clone())
+                }
+                StoreError::Sled(_) | StoreError::Corrupt(_) => StartError::DataDir {
+                    path: config.data_dir.clone(),
+                    error: e,
+                },
+            })?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let settings = Settings {
+            undo_window: config.undo_window,
+            default_digest_interval: config.digest_interval,
+        };
+        let notifier = Notifier::new(store, clock, settings);
+        Ok(Self {
+            listener,
+            local_addr,
+            notifier,
+            keys,
+            config,
+        })
+    }
+
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains and flushes.
+    ///
+    /// # Errors
+    ///
+    /// When the server fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Self {
+            listener,
+            local_addr: _,
+            notifier,
+            keys,
+            config,
+        } = self;
+        let (reporter, health) = kit::health(SERVICES).await;
+        let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
+        let api = InterceptedService::new(
+            NotificationServiceServer::new(NotificationApi::new(notifier.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            Authenticator::new(Arc::clone(&keys)),
+        );
+        let ingest = InterceptedService::new(
+            EventIngestServer::new(Ingest::new(notifier.clone()))
+                .max_decoding_message_size(4 * 1024 * 1024)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            Authenticator::requiring_scope(keys, PUBLISH_SCOPE),
+        );
+
+        let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+        let timers = tokio::spawn(crate::timers::run(notifier.clone(), config.timer_tick, timers_stopped));
+
+        let router = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(api)
+            .add_service(ingest);
+        let hub = Arc::clone(notifier.hub());
+        let served = kit::serve(router, listener, reporter, SERVICES, shutdown, move || hub.close()).await;
+
+        let _ = stop_timers.send(true);
+        let _ = timers.await;
+        if let Err(e) = notifier.store().db().flush_async().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}

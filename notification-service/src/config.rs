@@ -1,0 +1,104 @@
+//! Configuration: flags, each also read from its environment variable, and
+//! the plain [`Config`] they produce (which tests build directly).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use service_kit::config::parse_duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub jwt_secret: String,
+    /// Digest interval for users who set none.
+    pub digest_interval: Duration,
+    /// How long IMMEDIATE new-invitation notifications are held.
+    pub undo_window: Duration,
+    /// How often due notifications are looked for.
+    pub timer_tick: Duration,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "notification-service",
+    version,
+    about = "Preference-aware notifications about invitations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The HS256 secret shared by both services.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// A file holding the secret, used when JWT_SECRET is unset.
+    #[arg(long, env = "JWT_SECRET_FILE", global = true)]
+    pub jwt_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+}
+
+// `global` lets the flags follow `serve` as well as precede it.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for gRPC.
+    #[arg(
+        long,
+        env = "NOTIFICATION_LISTEN_ADDR",
+        global = true,
+        default_value = "0.0.0.0:50052"
+    )]
+    pub listen_addr: SocketAddr,
+    /// Folder of the sled database.
+    #[arg(
+        long,
+        env = "NOTIFICATION_DATA_DIR",
+        global = true,
+        default_value = "./data/notification-service"
+    )]
+    pub data_dir: PathBuf,
+    /// Digest interval for users who set none.
+    #[arg(long, env = "NOTIFICATION_DIGEST_INTERVAL", global = true, default_value = "15m", value_parser = parse_duration)]
+    pub digest_interval: Duration,
+    /// How long IMMEDIATE new-invitation notifications wait, so a quick
+    /// withdrawal leaves no trace.
+    #[arg(long, env = "NOTIFICATION_UNDO_WINDOW", global = true, default_value = "10s", value_parser = parse_duration)]
+    pub undo_window: Duration,
+    /// How often due notifications are looked for.
+    #[arg(long, env = "NOTIFICATION_TIMER_TICK", global = true, default_value = "100ms", value_parser = parse_duration)]
+    pub timer_tick: Duration,
+}
+
+impl Cli {
+    /// # Errors
+    ///
+    /// A message saying how to set the secret.
+    pub fn into_config(self) -> Result<Config, String> {
+        let jwt_secret =
+            service_kit::config::resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())?;
+        let ServeArgs {
+            listen_addr,
+            data_dir,
+            digest_interval,
+            undo_window,
+            timer_tick,
+        } = self.serve;
+        if digest_interval.is_zero() {
+            return Err("NOTIFICATION_DIGEST_INTERVAL must be longer than 0s".to_owned());
+        }
+        Ok(Config {
+            listen_addr,
+            data_dir,
+            jwt_secret,
+            digest_interval,
+            undo_window,
+            timer_tick: timer_tick.max(Duration::from_millis(5)),
+        })
+    }
+}

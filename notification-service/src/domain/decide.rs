@@ -1,0 +1,620 @@
+//! The decision core: `(event, preferences, now) -> actions`.
+
+use std::time::Duration;
+
+use super::{Delivery, Detail, Event, EventKind, Item, Preferences, Timestamp, Topic};
+
+/// Server-wide settings the decisions depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long an IMMEDIATE new-invitation notification is held, so that a
+    /// withdrawal right after a mistaken send leaves no trace.
+    pub undo_window: Duration,
+    /// The digest interval for users who chose none.
+    pub default_digest_interval: Duration,
+}
+
+/// What to do about one event, for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Deliver a notification about `item` alone, at `due` (now, or the end
+    /// of the undo window).
+    Hold {
+        user: String,
+        topic: Topic,
+        item: Item,
+        due: Timestamp,
+    },
+    /// Add `item` to the user's open digest for `topic`; open one due at
+    /// now + `interval` when none is open.
+    Digest {
+        user: String,
+        topic: Topic,
+        item: Item,
+        interval: Duration,
+    },
+    /// Take the invitation out of the user's INVITATION_RECEIVED
+    /// notifications: out of a held one or an undelivered digest (a digest
+    /// left empty is never sent); and, when `retract_delivered`, retract a
+    /// delivered notification about it alone or revise a delivered digest
+    /// that mentioned others too.
+    Remove {
+        user: String,
+        invitation_id: String,
+        retract_delivered: bool,
+    },
+}
+
+/// Decides what `event` means for the users it concerns. `recipient` and
+/// `sender` are the preferences of the invitation's recipient and sender.
+#[must_use]
+pub fn decide(
+    event: &Event,
+    recipient: &Preferences,
+    sender: &Preferences,
+    now: Timestamp,
+    settings: &Settings,
+) -> Vec<Action> {
+    let to_recipient = Audience {
+        user: &event.recipient_id,
+        prefs: recipient,
+        settings,
+    };
+    let remove = |retract_delivered| Action::Remove {
+        user: event.recipient_id.clone(),
+        invitation_id: event.invitation_id.clone(),
+        retract_delivered,
+    };
+
+    match &event.kind {
+        // Only a new invitation waits out the undo window: everything else
+        // is final when it happens.
+        EventKind::Sent => to_recipient
+            .notify(
+                Topic::InvitationReceived,
+                now.plus(settings.undo_window),
+                from_sender(event, &event.message),
+            )
+            .into_iter()
+            .collect(),
+        EventKind::Withdrawn { note } => {
+            // First, whatever the preferences: a withdrawal leaves no trace
+            // of the invitation itself.
+            let mut actions = vec![remove(true)];
+            // The note has a topic of its own, so the notice never carries it.
+            actions.extend(to_recipient.notify(Topic::InvitationWithdrawn, now, from_sender(event, "")));
+            let note = note.trim();
+            if !note.is_empty() {
+                actions.extend(to_recipient.notify(Topic::WithdrawalNote, now, from_sender(event, note)));
+            }
+            actions
+        }
+        EventKind::Accepted => {
+            // The recipient acted on it, so a pending notification is moot;
+            // one already delivered stays true and stays.
+            let mut actions = vec![remove(false)];
+            let to_sender = Audience {
+                user: &event.sender_id,
+                prefs: sender,
+                settings,
+            };
+            // The event carries no display name for the recipient.
+            let by_recipient = |detail| Item::new(&event.invitation_id, detail, &event.recipient_id, "", "");
+            actions.extend(to_sender.notify(Topic::InvitationAccepted, now, by_recipient));
+            actions
+        }
+        // Neither is reported to the sender, and the recipient needs no
+        // notice of what they did or let lapse.
+        EventKind::Ignored | EventKind::Expired => vec![remove(true)],
+    }
+}
+
+/// The item about `event`'s invitation whose actor is its sender: the actor
+/// of everything the recipient hears about.
+fn from_sender<'a>(event: &'a Event, note: &'a str) -> impl FnOnce(Detail) -> Item + 'a {
+    move |detail| Item::new(&event.invitation_id, detail, &event.sender_id, &event.sender_name, note)
+}
+
+/// A user about to be told something, with what decides how.
+struct Audience<'a> {
+    user: &'a str,
+    prefs: &'a Preferences,
+    settings: &'a Settings,
+}
+
+impl Audience<'_> {
+    /// The notification about `topic` the user's preferences call for, if
+    /// any: held until `due`, or added to a digest. The item is built for the
+    /// topic's detail, so MINIMAL drops the identity before it exists.
+    fn notify(&self, topic: Topic, due: Timestamp, item: impl FnOnce(Detail) -> Item) -> Option<Action> {
+        let preference = self.prefs.active(topic)?;
+        let user = self.user.to_owned();
+        let item = item(preference.detail);
+        Some(match preference.delivery {
+            Delivery::Immediate => Action::Hold { user, topic, item, due },
+            Delivery::Digest => Action::Digest {
+                user,
+                topic,
+                item,
+                interval: self.prefs.digest_interval_or(self.settings.default_digest_interval),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{TopicPreference, render};
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const UNDO: Duration = Duration::from_secs(10);
+    const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+    const SETTINGS: Settings = Settings {
+        undo_window: UNDO,
+        default_digest_interval: DEFAULT_INTERVAL,
+    };
+    const DELIVERIES: [Delivery; 2] = [Delivery::Immediate, Delivery::Digest];
+    const DETAILS: [Detail; 2] = [Detail::Full, Detail::Minimal];
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            sequence: 7,
+            invitation_id: "inv-1".to_owned(),
+            sender_id: "alice".to_owned(),
+            sender_name: "Alice".to_owned(),
+            recipient_id: "bob".to_owned(),
+            message: "Hi Bob".to_owned(),
+            kind,
+            occurred_at: NOW,
+        }
+    }
+
+    fn withdrawn(note: &str) -> EventKind {
+        EventKind::Withdrawn { note: note.to_owned() }
+    }
+
+    fn decide_default(kind: EventKind) -> Vec<Action> {
+        decide(
+            &event(kind),
+            &Preferences::default(),
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        )
+    }
+
+    /// Every topic set to the same preference.
+    fn uniform(enabled: bool, delivery: Delivery, detail: Detail, paused: bool) -> Preferences {
+        let pref = TopicPreference {
+            enabled,
+            delivery,
+            detail,
+        };
+        Preferences {
+            invitation_received: pref,
+            invitation_accepted: pref,
+            invitation_withdrawn: pref,
+            withdrawal_note: pref,
+            digest_interval: None,
+            paused,
+        }
+    }
+
+    fn with_topic(mut prefs: Preferences, topic: Topic, pref: TopicPreference) -> Preferences {
+        let slot = match topic {
+            Topic::InvitationReceived => &mut prefs.invitation_received,
+            Topic::InvitationAccepted => &mut prefs.invitation_accepted,
+            Topic::InvitationWithdrawn => &mut prefs.invitation_withdrawn,
+            Topic::WithdrawalNote => &mut prefs.withdrawal_note,
+        };
+        *slot = pref;
+        prefs
+    }
+
+    fn remove(retract_delivered: bool) -> Action {
+        Action::Remove {
+            user: "bob".to_owned(),
+            invitation_id: "inv-1".to_owned(),
+            retract_delivered,
+        }
+    }
+
+    fn hold(user: &str, topic: Topic, item: Item, due: Timestamp) -> Action {
+        Action::Hold {
+            user: user.to_owned(),
+            topic,
+            item,
+            due,
+        }
+    }
+
+    fn digest(user: &str, topic: Topic, item: Item, interval: Duration) -> Action {
+        Action::Digest {
+            user: user.to_owned(),
+            topic,
+            item,
+            interval,
+        }
+    }
+
+    fn notification(action: &Action) -> Option<(&str, Topic, &Item)> {
+        match action {
+            Action::Hold { user, topic, item, .. } | Action::Digest { user, topic, item, .. } => {
+                Some((user, *topic, item))
+            }
+            Action::Remove { .. } => None,
+        }
+    }
+
+    #[test]
+    fn sent_immediate_is_held_for_the_undo_window() {
+        let recipient = uniform(true, Delivery::Immediate, Detail::Full, false);
+        let actions = decide(
+            &event(EventKind::Sent),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        let item = Item::new("inv-1", Detail::Full, "alice", "Alice", "Hi Bob");
+        assert_eq!(actions, [hold("bob", Topic::InvitationReceived, item, NOW.plus(UNDO))]);
+    }
+
+    #[test]
+    fn sent_with_no_undo_window_is_due_now() {
+        let recipient = uniform(true, Delivery::Immediate, Detail::Full, false);
+        let settings = Settings {
+            undo_window: Duration::ZERO,
+            ..SETTINGS
+        };
+        let actions = decide(
+            &event(EventKind::Sent),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &settings,
+        );
+        assert!(matches!(&actions[..], [Action::Hold { due, .. }] if *due == NOW));
+    }
+
+    #[test]
+    fn sent_by_default_joins_a_digest_at_the_default_interval() {
+        let item = Item::new("inv-1", Detail::Full, "alice", "Alice", "Hi Bob");
+        let expected = digest("bob", Topic::InvitationReceived, item, DEFAULT_INTERVAL);
+        assert_eq!(decide_default(EventKind::Sent), [expected]);
+    }
+
+    #[test]
+    fn digest_uses_the_interval_the_user_chose() {
+        let chosen = Duration::from_secs(3600);
+        let recipient = Preferences {
+            digest_interval: Some(chosen),
+            ..uniform(true, Delivery::Digest, Detail::Full, false)
+        };
+        for kind in [EventKind::Sent, withdrawn("sorry")] {
+            let actions = decide(&event(kind), &recipient, &Preferences::default(), NOW, &SETTINGS);
+            let intervals: Vec<Duration> = actions
+                .iter()
+                .filter_map(|action| match action {
+                    Action::Digest { interval, .. } => Some(*interval),
+                    Action::Hold { .. } | Action::Remove { .. } => None,
+                })
+                .collect();
+            assert!(!intervals.is_empty());
+            assert!(intervals.iter().all(|interval| *interval == chosen), "{actions:?}");
+        }
+    }
+
+    #[test]
+    fn sent_to_a_disabled_or_paused_topic_does_nothing() {
+        for recipient in [
+            uniform(false, Delivery::Immediate, Detail::Full, false),
+            uniform(true, Delivery::Immediate, Detail::Full, true),
+        ] {
+            assert_eq!(
+                decide(
+                    &event(EventKind::Sent),
+                    &recipient,
+                    &Preferences::default(),
+                    NOW,
+                    &SETTINGS
+                ),
+                []
+            );
+        }
+    }
+
+    #[test]
+    fn sent_minimal_drops_sender_and_message() {
+        let recipient = uniform(true, Delivery::Immediate, Detail::Minimal, false);
+        let actions = decide(
+            &event(EventKind::Sent),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        let item = Item::new("inv-1", Detail::Minimal, "", "", "");
+        assert_eq!(actions, [hold("bob", Topic::InvitationReceived, item, NOW.plus(UNDO))]);
+    }
+
+    #[test]
+    fn withdrawn_by_default_is_silent_unless_there_is_a_note() {
+        assert_eq!(decide_default(withdrawn("")), [remove(true)]);
+        assert_eq!(decide_default(withdrawn(" \n\t ")), [remove(true)]);
+        let note = Item::new("inv-1", Detail::Full, "alice", "Alice", "Sorry, wrong Bob");
+        assert_eq!(
+            decide_default(withdrawn("  Sorry, wrong Bob ")),
+            [remove(true), hold("bob", Topic::WithdrawalNote, note, NOW)]
+        );
+    }
+
+    #[test]
+    fn withdrawn_notice_comes_before_the_note_and_without_it() {
+        let recipient = uniform(true, Delivery::Immediate, Detail::Full, false);
+        let actions = decide(
+            &event(withdrawn("sorry")),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        let notice = Item::new("inv-1", Detail::Full, "alice", "Alice", "");
+        let note = Item::new("inv-1", Detail::Full, "alice", "Alice", "sorry");
+        assert_eq!(
+            actions,
+            [
+                remove(true),
+                hold("bob", Topic::InvitationWithdrawn, notice, NOW),
+                hold("bob", Topic::WithdrawalNote, note, NOW),
+            ]
+        );
+    }
+
+    #[test]
+    fn accepted_keeps_delivered_notifications_and_tells_the_sender() {
+        let actor = Item::new("inv-1", Detail::Full, "bob", "", "");
+        assert_eq!(
+            decide_default(EventKind::Accepted),
+            [remove(false), hold("alice", Topic::InvitationAccepted, actor, NOW)]
+        );
+    }
+
+    #[test]
+    fn accepted_follows_the_senders_preferences_not_the_recipients() {
+        let silent = uniform(false, Delivery::Immediate, Detail::Full, true);
+        let sender = uniform(true, Delivery::Digest, Detail::Minimal, false);
+        let actions = decide(&event(EventKind::Accepted), &silent, &sender, NOW, &SETTINGS);
+        let actor = Item::new("inv-1", Detail::Minimal, "", "", "");
+        assert_eq!(
+            actions,
+            [
+                remove(false),
+                digest("alice", Topic::InvitationAccepted, actor, DEFAULT_INTERVAL)
+            ]
+        );
+        let actions = decide(
+            &event(EventKind::Accepted),
+            &Preferences::default(),
+            &silent,
+            NOW,
+            &SETTINGS,
+        );
+        assert_eq!(actions, [remove(false)]);
+    }
+
+    /// Each event's topic under every combination of its preference, with
+    /// the other topics all on and all off, against what the spec says.
+    #[test]
+    fn every_preference_combination_of_each_topic() {
+        let cases = [
+            (
+                EventKind::Sent,
+                Topic::InvitationReceived,
+                "bob",
+                NOW.plus(UNDO),
+                ("alice", "Alice", "Hi Bob"),
+            ),
+            (
+                withdrawn("sorry"),
+                Topic::InvitationWithdrawn,
+                "bob",
+                NOW,
+                ("alice", "Alice", ""),
+            ),
+            (
+                withdrawn("sorry"),
+                Topic::WithdrawalNote,
+                "bob",
+                NOW,
+                ("alice", "Alice", "sorry"),
+            ),
+            (
+                EventKind::Accepted,
+                Topic::InvitationAccepted,
+                "alice",
+                NOW,
+                ("bob", "", ""),
+            ),
+        ];
+        for (kind, topic, user, due, (actor_id, actor_name, note)) in cases {
+            for (pref, paused, others_on) in combinations() {
+                let prefs = with_topic(
+                    uniform(others_on, Delivery::Immediate, Detail::Full, paused),
+                    topic,
+                    pref,
+                );
+                let actions = decide(&event(kind.clone()), &prefs, &prefs, NOW, &SETTINGS);
+                let found: Vec<&Action> = actions
+                    .iter()
+                    .filter(|action| notification(action).is_some_and(|(_, t, _)| t == topic))
+                    .collect();
+                let item = Item::new("inv-1", pref.detail, actor_id, actor_name, note);
+                let expected = match (pref.enabled && !paused, pref.delivery) {
+                    (false, _) => None,
+                    (true, Delivery::Immediate) => Some(hold(user, topic, item, due)),
+                    (true, Delivery::Digest) => Some(digest(user, topic, item, DEFAULT_INTERVAL)),
+                };
+                let context = format!("{topic:?} {pref:?} paused={paused} others_on={others_on}");
+                assert_eq!(found, Vec::from_iter(&expected), "{context}");
+            }
+        }
+    }
+
+    /// Every enabled × delivery × detail of one topic, × paused, × every
+    /// other topic on or off.
+    fn combinations() -> impl Iterator<Item = (TopicPreference, bool, bool)> {
+        let flags = [false, true];
+        flags.into_iter().flat_map(move |enabled| {
+            DELIVERIES.into_iter().flat_map(move |delivery| {
+                DETAILS.into_iter().flat_map(move |detail| {
+                    let pref = TopicPreference {
+                        enabled,
+                        delivery,
+                        detail,
+                    };
+                    flags
+                        .into_iter()
+                        .flat_map(move |paused| flags.map(|others_on| (pref, paused, others_on)))
+                })
+            })
+        })
+    }
+
+    fn arb_topic_preference() -> impl Strategy<Value = TopicPreference> {
+        (
+            any::<bool>(),
+            prop::sample::select(&DELIVERIES[..]),
+            prop::sample::select(&DETAILS[..]),
+        )
+            .prop_map(|(enabled, delivery, detail)| TopicPreference {
+                enabled,
+                delivery,
+                detail,
+            })
+    }
+
+    fn arb_preferences() -> impl Strategy<Value = Preferences> {
+        let interval = prop::option::of((60u64..=7 * 24 * 3600).prop_map(Duration::from_secs));
+        (prop::array::uniform4(arb_topic_preference()), interval, any::<bool>()).prop_map(
+            |([received, accepted, withdrawn, note], digest_interval, paused)| Preferences {
+                invitation_received: received,
+                invitation_accepted: accepted,
+                invitation_withdrawn: withdrawn,
+                withdrawal_note: note,
+                digest_interval,
+                paused,
+            },
+        )
+    }
+
+    fn arb_note() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), Just("  ".to_owned()), "SECRET-note-[a-z ]{1,12}"]
+    }
+
+    fn arb_kind() -> impl Strategy<Value = EventKind> {
+        prop_oneof![
+            Just(EventKind::Sent),
+            arb_note().prop_map(|note| EventKind::Withdrawn { note }),
+            Just(EventKind::Accepted),
+            Just(EventKind::Ignored),
+            Just(EventKind::Expired),
+        ]
+    }
+
+    /// An event whose every string, the invitation id included, is marked
+    /// SECRET so that a leak into an item or a render shows.
+    fn arb_secret_event() -> impl Strategy<Value = Event> {
+        ("[a-z0-9]{1,8}", arb_kind(), any::<u64>()).prop_map(|(tag, kind, sequence)| Event {
+            sequence,
+            invitation_id: format!("SECRET-inv-{tag}"),
+            sender_id: format!("SECRET-sender-{tag}"),
+            sender_name: format!("SECRET Name {tag}"),
+            recipient_id: format!("SECRET-recipient-{tag}"),
+            message: format!("SECRET-message-{tag}"),
+            kind,
+            occurred_at: NOW,
+        })
+    }
+
+    fn arb_settings() -> impl Strategy<Value = Settings> {
+        (0u64..120, 60u64..86_400).prop_map(|(undo, interval)| Settings {
+            undo_window: Duration::from_secs(undo),
+            default_digest_interval: Duration::from_secs(interval),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn minimal_detail_never_leaks(
+            event in arb_secret_event(),
+            recipient in arb_preferences(),
+            sender in arb_preferences(),
+            settings in arb_settings(),
+        ) {
+            let minimal = |mut prefs: Preferences| {
+                for topic in [Topic::InvitationReceived, Topic::InvitationAccepted, Topic::InvitationWithdrawn, Topic::WithdrawalNote] {
+                    let pref = TopicPreference { detail: Detail::Minimal, ..prefs.topic(topic) };
+                    prefs = with_topic(prefs, topic, pref);
+                }
+                prefs
+            };
+            let actions = decide(&event, &minimal(recipient), &minimal(sender), NOW, &settings);
+            let notifications: Vec<_> = actions.iter().filter_map(notification).collect();
+            for (_, topic, item) in &notifications {
+                prop_assert_eq!((item.actor_id(), item.actor_name(), item.note()), ("", "", ""));
+                let rendered = render(*topic, std::slice::from_ref(*item));
+                prop_assert!(!format!("{rendered:?}").contains("SECRET"), "{:?}", rendered);
+            }
+            let items: Vec<Item> = notifications.iter().map(|(_, _, item)| (*item).clone()).collect();
+            for (_, topic, _) in &notifications {
+                let rendered = render(*topic, &items);
+                prop_assert!(!format!("{rendered:?}").contains("SECRET"), "{:?}", rendered);
+            }
+        }
+
+        #[test]
+        fn withdrawn_always_removes_first_and_never_tells_the_sender(
+            note in arb_note(),
+            recipient in arb_preferences(),
+            sender in arb_preferences(),
+            settings in arb_settings(),
+        ) {
+            let actions = decide(&event(withdrawn(&note)), &recipient, &sender, NOW, &settings);
+            prop_assert_eq!(actions.first(), Some(&remove(true)));
+            prop_assert!(actions.iter().filter_map(notification).all(|(user, _, _)| user == "bob"));
+            prop_assert!(actions.len() <= 3);
+        }
+
+        #[test]
+        fn ignored_and_expired_only_remove(
+            kind in prop_oneof![Just(EventKind::Ignored), Just(EventKind::Expired)],
+            recipient in arb_preferences(),
+            sender in arb_preferences(),
+            settings in arb_settings(),
+        ) {
+            prop_assert_eq!(decide(&event(kind), &recipient, &sender, NOW, &settings), [remove(true)]);
+        }
+
+        #[test]
+        fn nothing_is_due_before_now_and_only_sent_waits(
+            event in arb_secret_event(),
+            recipient in arb_preferences(),
+            sender in arb_preferences(),
+            settings in arb_settings(),
+        ) {
+            for action in decide(&event, &recipient, &sender, NOW, &settings) {
+                if let Action::Hold { due, .. } = action {
+                    let expected = match event.kind {
+                        EventKind::Sent => NOW.plus(settings.undo_window),
+                        EventKind::Withdrawn { .. } | EventKind::Accepted | EventKind::Ignored | EventKind::Expired => NOW,
+                    };
+                    prop_assert_eq!(due, expected);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Each user's notification preferences, per topic, with the defaults of the
+//! product: invitations received on/DIGEST/FULL, accepted on/IMMEDIATE/FULL,
+//! withdrawn OFF/IMMEDIATE/FULL, withdrawal note on/IMMEDIATE/FULL.
+
+use std::time::Duration;
+
+/// Shortest digest interval a user may choose.
+pub const MIN_DIGEST_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest digest interval a user may choose.
+pub const MAX_DIGEST_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    InvitationReceived,
+    InvitationAccepted,
+    InvitationWithdrawn,
+    WithdrawalNote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    Immediate,
+    Digest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Detail {
+    /// Who, and their note.
+    Full,
+    /// That something happened: no identity, no note.
+    Minimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicPreference {
+    pub enabled: bool,
+    pub delivery: Delivery,
+    pub detail: Detail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    pub invitation_received: TopicPreference,
+    pub invitation_accepted: TopicPreference,
+    pub invitation_withdrawn: TopicPreference,
+    pub withdrawal_note: TopicPreference,
+    /// `None`: the server's default interval.
+    pub digest_interval: Option<Duration>,
+    /// Mutes every topic.
+    pub paused: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        let on = |delivery| TopicPreference {
+            enabled: true,
+            delivery,
+            detail: Detail::Full,
+        };
+        Self {
+            invitation_received: on(Delivery::Digest),
+            invitation_accepted: on(Delivery::Immediate),
+            invitation_withdrawn: TopicPreference {
+                enabled: false,
+                ..on(Delivery::Immediate)
+            },
+            withdrawal_note: on(Delivery::Immediate),
+            digest_interval: None,
+            paused: false,
+        }
+    }
+}
+
+impl Preferences {
+    #[must_use]
+    pub fn topic(&self, topic: Topic) -> TopicPreference {
+        match topic {
+            Topic::InvitationReceived => self.invitation_received,
+            Topic::InvitationAccepted => self.invitation_accepted,
+            Topic::InvitationWithdrawn => self.invitation_withdrawn,
+            Topic::WithdrawalNote => self.withdrawal_note,
+        }
+    }
+
+    /// The topic's preference if it is to be delivered at all (enabled and
+    /// not paused).
+    #[must_use]
+    pub fn active(&self, topic: Topic) -> Option<TopicPreference> {
+        let preference = self.topic(topic);
+        (preference.enabled && !self.paused).then_some(preference)
+    }
+
+    /// The digest interval, falling back to the server's default.
+    #[must_use]
+    pub fn digest_interval_or(&self, default: Duration) -> Duration {
+        self.digest_interval.unwrap_or(default)
+    }
+}

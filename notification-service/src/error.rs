@@ -1,0 +1,48 @@
+//! The service's one error type and the one place that turns an error into a
+//! gRPC status.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// The same message whether the invitation is unknown or someone else's.
+    #[error("no delivery status for this invitation")]
+    DeliveryStatusNotFound,
+    #[error(
+        "resume_after={after} is older than the updates kept (or not yet issued): list your notifications \
+         again and subscribe without resume_after"
+    )]
+    CursorOutOfRange { after: u64 },
+    #[error("event sequence gap: expected {expected}, got {got}; resume from the resume point")]
+    SequenceGap { expected: u64, got: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("durability: {0}")]
+    Flush(String),
+    #[error("background task: {0}")]
+    Task(String),
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            Error::DeliveryStatusNotFound => Status::not_found(message),
+            Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
+            Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
+                tracing::error!(error = %message, "internal error");
+                Status::internal("internal error; the request may be retried")
+            }
+        }
+    }
+}

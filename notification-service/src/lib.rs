@@ -1,0 +1,21 @@
+//! notification-service: applies each recipient's preferences to invitation
+//! events before delivery to live streams and a stored inbox, with an undo
+//! window, digests, and retraction of what a withdrawal makes untrue.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+mod convert;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod hub;
+pub mod ingest;
+pub mod service;
+pub mod storage;
+pub mod timers;
+
+pub use app::{App, StartError};
+pub use config::Config;
+pub use error::Error;

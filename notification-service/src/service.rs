@@ -1,0 +1,271 @@
+//! The application layer: storage transactions off the async workers, group
+//! commit before anything is acknowledged or fanned out, and one writer at a
+//! time for everything that logs updates, so each user's updates reach live
+//! streams in cursor order.
+
+use std::sync::Arc;
+
+use proto::notifications::v1 as pb;
+use service_kit::commit::GroupCommit;
+use tokio::sync::Mutex;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::{
+    domain::{Clock, Event, Preferences, Settings, Timestamp},
+    error::Error,
+    hub::{Hub, TooManyStreams},
+    storage::{Page, Store},
+};
+
+/// Most notifications fired in one timer pass.
+const FIRE_BATCH: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    store: Store,
+    commit: GroupCommit,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+    writer: Arc<Mutex<()>>,
+}
+
+impl Notifier {
+    /// Must be called inside a tokio runtime (it starts the flusher).
+    #[must_use]
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let commit = GroupCommit::start(store.db().clone());
+        Self {
+            store,
+            commit,
+            hub: Arc::new(Hub::default()),
+            clock,
+            settings: Arc::new(settings),
+            writer: Arc::new(Mutex::new(())),
+        }
+    }
+
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    #[must_use]
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    async fn durable(&self) -> Result<(), Error> {
+        self.commit.durable().await.map_err(Error::Flush)
+    }
+
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn applied(&self, source: String) -> Result<u64, Error> {
+        self.blocking(move |store| Ok(store.applied(&source)?)).await
+    }
+
+    /// Applies events durably (with the applied sequence) and fans out what
+    /// they delivered. Returns the sequence applied through.
+    ///
+    /// # Errors
+    ///
+    /// A sequence gap, or an internal failure.
+    pub async fn apply_events(&self, source: String, events: Vec<Event>) -> Result<u64, Error> {
+        let _writer = self.writer.lock().await;
+        let now = self.now();
+        let settings = Arc::clone(&self.settings);
+        let applied = self
+            .blocking(move |store| store.apply_events(&source, &events, &settings, now))
+            .await?;
+        self.durable().await?;
+        self.hub.publish(&applied.updates);
+        Ok(applied.applied_through)
+    }
+
+    /// Delivers every held notification and digest that is due. Returns how
+    /// many were delivered.
+    ///
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn fire_due(&self) -> Result<usize, Error> {
+        let _writer = self.writer.lock().await;
+        let now = self.now();
+        let updates = self
+            .blocking(move |store| {
+                let mut updates = Vec::new();
+                loop {
+                    let due = store.due(now, FIRE_BATCH)?;
+                    for notification in &due {
+                        updates.extend(store.fire(notification, now)?);
+                    }
+                    if due.len() < FIRE_BATCH {
+                        return Ok(updates);
+                    }
+                }
+            })
+            .await?;
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        self.durable().await?;
+        self.hub.publish(&updates);
+        Ok(updates.len())
+    }
+
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn preferences(&self, user: String) -> Result<Preferences, Error> {
+        self.blocking(move |store| Ok(store.preferences(&user)?)).await
+    }
+
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn set_preferences(&self, user: String, preferences: Preferences) -> Result<(), Error> {
+        self.blocking(move |store| Ok(store.put_preferences(&user, &preferences)?))
+            .await?;
+        self.durable().await
+    }
+
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn inbox(
+        &self,
+        user: String,
+        unread_only: bool,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<pb::Notification>, Error> {
+        self.blocking(move |store| Ok(store.inbox_page(&user, unread_only, before, limit)?))
+            .await
+    }
+
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn mark_read(&self, user: String, numbers: Option<Vec<u64>>) -> Result<u32, Error> {
+        let unread = self
+            .blocking(move |store| store.mark_read(&user, numbers.as_deref()))
+            .await?;
+        self.durable().await?;
+        Ok(unread)
+    }
+
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn unread_count(&self, user: String) -> Result<u32, Error> {
+        self.blocking(move |store| Ok(store.unread_count(&user)?)).await
+    }
+
+    /// (delivered, deliver_at) for the invitation's sender.
+    ///
+    /// # Errors
+    ///
+    /// NotFound for an unknown invitation or a caller who is not its sender.
+    pub async fn delivery_status(
+        &self,
+        invitation_id: String,
+        caller: String,
+    ) -> Result<(bool, Option<Timestamp>), Error> {
+        let now = self.now();
+        self.blocking(move |store| {
+            store
+                .delivery_status(&invitation_id, &caller, now)?
+                .ok_or(Error::DeliveryStatusNotFound)
+        })
+        .await
+    }
+
+    /// A stream of the user's updates: first those after `resume_after`
+    /// (when given), then live ones, each once, in cursor order.
+    ///
+    /// # Errors
+    ///
+    /// OUT_OF_RANGE for a cursor older than what is kept;
+    /// RESOURCE_EXHAUSTED when the user holds too many streams.
+    pub async fn subscribe(
+        &self,
+        user: String,
+        resume_after: Option<u64>,
+    ) -> Result<ReceiverStream<Result<pb::NotificationUpdate, Status>>, Status> {
+        // Listen before reading the log, so nothing falls between the two.
+        let (mut live, mut closing) = self.hub.subscribe(&user).map_err(|TooManyStreams| {
+            Status::resource_exhausted(format!(
+                "at most {} streams per user are open at once: close one first",
+                crate::hub::MAX_STREAMS_PER_USER
+            ))
+        })?;
+        let backlog = match resume_after {
+            Some(after) => {
+                let owner = user.clone();
+                self.blocking(move |store| {
+                    store
+                        .updates_after(&owner, after)?
+                        .ok_or(Error::CursorOutOfRange { after })
+                })
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut last = resume_after.unwrap_or(0);
+            for update in backlog {
+                last = update.cursor;
+                if tx.send(Ok(update)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let update = tokio::select! {
+                    update = live.recv() => update,
+                    _ = closing.changed() => {
+                        let status = Status::unavailable(format!("server shutting down: subscribe again with resume_after={last}"));
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                match update {
+                    Ok(update) if update.cursor > last => {
+                        last = update.cursor;
+                        if tx.send(Ok((*update).clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let status = Status::resource_exhausted(format!(
+                            "this stream fell behind and was ended: subscribe again with resume_after={last}"
+                        ));
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(ReceiverStream::new(rx))
+    }
+}

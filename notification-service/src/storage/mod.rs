@@ -1,0 +1,248 @@
+//! The sled repository of notification-service. One named tree per entity
+//! or index; every event batch, timer firing or read mark is one multi-tree
+//! transaction (see [`apply`]), which for ingest also stores the applied
+//! sequence, so effects and progress commit together.
+
+mod apply;
+pub(crate) mod keys;
+pub(crate) mod records;
+
+use std::path::Path;
+
+use proto::notifications::v1 as pb;
+use sled::{Db, Tree};
+
+use crate::domain::{Preferences, Timestamp};
+
+pub use apply::{Applied, DueNotification, Updates};
+use records::NotificationRecord;
+
+/// How many updates per user the log keeps for `Subscribe` resumption.
+pub const UPDATES_KEPT: u64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    /// user → preferences.
+    preferences: Tree,
+    /// user ++ number → notification (pending, delivered or retracted).
+    notifications: Tree,
+    /// user ++ number → (): delivered and not retracted, for listing.
+    inbox: Tree,
+    /// user ++ number → (): delivered, not retracted, not read.
+    unread: Tree,
+    /// user ++ cursor → NotificationUpdate: the log `Subscribe` resumes from.
+    updates: Tree,
+    /// user → counters.
+    users: Tree,
+    /// invitation ++ user → number of the INVITATION_RECEIVED notification.
+    by_invitation: Tree,
+    /// invitation → delivery record for its sender.
+    delivery: Tree,
+    /// user ++ topic → number of the open (undelivered) digest.
+    open_digests: Tree,
+    /// due ++ user ++ number → (): pending notifications by due time.
+    due: Tree,
+    /// source → last applied event sequence.
+    applied: Tree,
+}
+
+/// A page of items, newest first, and the cursor for the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<u64>,
+}
+
+impl Store {
+    /// # Errors
+    ///
+    /// When the folder cannot be opened, or another process holds it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        Ok(Self {
+            preferences: db.open_tree("preferences")?,
+            notifications: db.open_tree("notifications")?,
+            inbox: db.open_tree("inbox")?,
+            unread: db.open_tree("unread")?,
+            updates: db.open_tree("updates")?,
+            users: db.open_tree("users")?,
+            by_invitation: db.open_tree("by_invitation")?,
+            delivery: db.open_tree("delivery")?,
+            open_digests: db.open_tree("open_digests")?,
+            due: db.open_tree("due")?,
+            applied: db.open_tree("applied")?,
+            db,
+        })
+    }
+
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn preferences(&self, user: &str) -> Result<Preferences, StoreError> {
+        self.preferences
+            .get(keys::prefix(user))?
+            .map(|v| records::decode_preferences(&v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn put_preferences(&self, user: &str, preferences: &Preferences) -> Result<(), StoreError> {
+        self.preferences
+            .insert(keys::prefix(user), records::encode_preferences(preferences))?;
+        Ok(())
+    }
+
+    /// The last sequence applied from `source`; 0 when none.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn applied(&self, source: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .applied
+            .get(source.as_bytes())?
+            .and_then(|v| keys::trailing_number(&v))
+            .unwrap_or(0))
+    }
+
+    fn user(&self, user: &str) -> Result<records::UserRecord, StoreError> {
+        self.users
+            .get(keys::prefix(user))?
+            .map_or_else(|| Ok(records::UserRecord::default()), |v| records::decode("user", &v))
+    }
+
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn unread_count(&self, user: &str) -> Result<u32, StoreError> {
+        Ok(self.user(user)?.unread)
+    }
+
+    /// The user's last cursor; 0 when none.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn last_cursor(&self, user: &str) -> Result<u64, StoreError> {
+        Ok(self.user(user)?.last_cursor)
+    }
+
+    fn notification(&self, user: &str, number: u64) -> Result<Option<NotificationRecord>, StoreError> {
+        self.notifications
+            .get(keys::user_number(user, number))?
+            .map(|v| records::decode("notification", &v))
+            .transpose()
+    }
+
+    /// Delivered notifications, newest first, from before the cursor
+    /// `before` (a notification number).
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn inbox_page(
+        &self,
+        user: &str,
+        unread_only: bool,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<pb::Notification>, StoreError> {
+        let index = if unread_only { &self.unread } else { &self.inbox };
+        let start = keys::user_number(user, 0);
+        let end = keys::user_number(user, before.unwrap_or(u64::MAX));
+        let mut items = Vec::with_capacity(limit.min(128));
+        let mut next = None;
+        for entry in index.range(start..end).rev() {
+            let (key, _) = entry?;
+            let number = keys::trailing_number(&key).ok_or_else(|| StoreError::Corrupt("inbox key".into()))?;
+            if items.len() == limit {
+                next = items.last().and_then(|n: &pb::Notification| n.id.parse().ok());
+                break;
+            }
+            let record = self
+                .notification(user, number)?
+                .ok_or_else(|| StoreError::Corrupt(format!("inbox names missing notification {number}")))?;
+            items.push(crate::convert::notification(&record)?);
+        }
+        Ok(Page { items, next })
+    }
+
+    /// The updates after `after`, in cursor order; `None` when some of them
+    /// are no longer kept (or `after` is beyond the last cursor).
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn updates_after(&self, user: &str, after: u64) -> Result<Option<Vec<pb::NotificationUpdate>>, StoreError> {
+        let last = self.last_cursor(user)?;
+        let oldest_kept = last.saturating_sub(UPDATES_KEPT - 1).max(1);
+        if after > last || after.saturating_add(1) < oldest_kept {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for entry in self
+            .updates
+            .range(keys::user_number(user, after.saturating_add(1))..keys::user_number(user, u64::MAX))
+        {
+            let (_, value) = entry?;
+            out.push(records::decode("update", &value)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// The sender's view of an invitation's delivery; `None` when unknown
+    /// or `caller` is not its sender.
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn delivery_status(
+        &self,
+        invitation_id: &str,
+        caller: &str,
+        now: Timestamp,
+    ) -> Result<Option<(bool, Option<Timestamp>)>, StoreError> {
+        let Some(bytes) = self.delivery.get(keys::prefix(invitation_id))? else {
+            return Ok(None);
+        };
+        let record: records::DeliveryRecord = records::decode("delivery", &bytes)?;
+        Ok((record.sender == caller).then(|| record.seen_by_sender(now)))
+    }
+
+    /// Pending notifications due at or before `now`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueNotification>, StoreError> {
+        let end = now.as_millis().saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for entry in self.due.range(..end.as_slice()).take(limit) {
+            let (key, _) = entry?;
+            let (due_ms, user, number) = keys::split_due(&key).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
+            out.push(DueNotification {
+                due: Timestamp::from_millis(due_ms),
+                user,
+                number,
+            });
+        }
+        Ok(out)
+    }
+}
