@@ -233,7 +233,13 @@ expect_absent "bob's relationship shows no cool-down" "$OUT" '"inviteAvailableAt
 rpc_ok "alice's relationship shows the cool-down" "$ALICE" GetRelationship \
     '{"other_user_id": "bob"}' '"state": "RELATIONSHIP_STATE_NONE"' '"canInvite": false' '"inviteAvailableAt": "2'
 AVAILABLE_AT=$(sed -n 's/^ *"inviteAvailableAt": "\([^"]*\)".*/\1/p' <<<"$OUT")
-AVAILABLE_SECS=${AVAILABLE_AT:0:19} # 2026-12-18T04:12:00, without fraction and zone
+# Messages round the time up to the whole second (at the printed second the
+# send goes through): 04:12:00.250Z is printed as 04:12:01Z.
+AVAILABLE_SECS=$(python3 -c '
+import datetime, sys
+t = datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00"))
+whole = t.replace(microsecond=0) + datetime.timedelta(seconds=1 if t.microsecond else 0)
+print(whole.strftime("%Y-%m-%dT%H:%M:%SZ"))' "$AVAILABLE_AT")
 
 rpc_err "alice's re-send is FAILED_PRECONDITION with the date" "$ALICE" SendInvitation \
     '{"recipient_id": "bob", "message": "Sorry, one more try"}' FailedPrecondition "$AVAILABLE_SECS"
