@@ -19,6 +19,7 @@ use crate::{
     config::Config,
     domain::Clock,
     grpc::InvitationApi,
+    publisher::{self, GrpcSink},
     service::Invitations,
     storage::{Store, StoreError},
 };
@@ -32,6 +33,8 @@ pub enum StartError {
     DataDirLocked(PathBuf),
     #[error("cannot use data folder {}: {error}", path.display())]
     DataDir { path: PathBuf, error: StoreError },
+    #[error("invalid NOTIFICATION_ENDPOINT {endpoint:?}: {reason}")]
+    NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -45,6 +48,7 @@ pub struct App {
     local_addr: SocketAddr,
     invitations: Invitations,
     keys: Arc<JwtKeys>,
+    sink: GrpcSink,
     config: Config,
 }
 
@@ -59,6 +63,12 @@ impl App {
     /// bound.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let keys = Arc::new(JwtKeys::new(&config.jwt_secret).map_err(|e| StartError::Secret(e.to_string()))?);
+        let sink = GrpcSink::new(&config.notification_endpoint, Arc::clone(&keys)).map_err(|reason| {
+            StartError::NotificationEndpoint {
+                endpoint: config.notification_endpoint.clone(),
+                reason,
+            }
+        })?;
         let path = config.data_dir.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
@@ -87,6 +97,7 @@ impl App {
             local_addr,
             invitations,
             keys,
+            sink,
             config,
         })
     }
@@ -96,8 +107,16 @@ impl App {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves; then reports NOT_SERVING, lets
-    /// in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and flushes.
+    /// The open store (shared with the running server), for tests that
+    /// watch the outbox.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        self.invitations.store()
+    }
+
+    /// Serves, and publishes the outbox, until `shutdown` resolves; then
+    /// reports NOT_SERVING, lets in-flight requests finish (at most
+    /// [`SHUTDOWN_GRACE`]), stops the background tasks and flushes.
     ///
     /// # Errors
     ///
@@ -108,6 +127,7 @@ impl App {
             local_addr,
             invitations,
             keys,
+            sink,
             config,
         } = self;
         let (reporter, health) = kit::health(SERVICES).await;
@@ -119,8 +139,19 @@ impl App {
             Authenticator::new(keys),
         );
 
-        let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweep(invitations.clone(), config.sweep_interval, sweeper_stopped));
+        let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(sweep(
+            invitations.clone(),
+            config.sweep_interval,
+            background_stopped.clone(),
+        ));
+        let publisher = tokio::spawn(publisher::run(sink, invitations.clone(), background_stopped.clone()));
+        let pruner = tokio::spawn(publisher::prune_periodically(
+            invitations.clone(),
+            config.outbox_retention,
+            config.outbox_prune_interval,
+            background_stopped,
+        ));
 
         let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
         let signal_reporter = reporter.clone();
@@ -154,8 +185,8 @@ impl App {
             }
         };
 
-        let _ = stop_sweeper.send(true);
-        let _ = sweeper.await;
+        let _ = stop_background.send(true);
+        let _ = tokio::join!(sweeper, publisher, pruner);
         if let Err(e) = invitations.store().db().flush_async().await {
             tracing::error!(error = %e, "final flush failed");
         }

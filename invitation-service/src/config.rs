@@ -19,7 +19,16 @@ pub struct Config {
     pub policy: Policy,
     /// How often expired invitations are swept.
     pub sweep_interval: Duration,
+    /// Acknowledged outbox events older than this (by when they occurred)
+    /// are deleted; unacknowledged ones never are.
+    pub outbox_retention: Duration,
+    /// How often acknowledged outbox events are pruned. Not a flag
+    /// ([`OUTBOX_PRUNE_INTERVAL`]); tests shorten it.
+    pub outbox_prune_interval: Duration,
 }
+
+/// How often acknowledged outbox events are pruned in production.
+pub const OUTBOX_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,6 +120,9 @@ pub struct ServeArgs {
     /// How often expired invitations are swept.
     #[arg(long, env = "INVITATION_SWEEP_INTERVAL", global = true, default_value = "1s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
+    /// Acknowledged outbox events older than this are deleted.
+    #[arg(long, env = "INVITATION_OUTBOX_RETENTION", global = true, default_value = "7d", value_parser = parse_duration)]
+    pub outbox_retention: Duration,
 }
 
 impl ServeArgs {
@@ -125,6 +137,7 @@ impl ServeArgs {
             weekly_limit,
             pending_ttl,
             sweep_interval,
+            outbox_retention,
         } = self;
         Config {
             listen_addr,
@@ -138,6 +151,8 @@ impl ServeArgs {
                 pending_ttl,
             },
             sweep_interval: sweep_interval.max(Duration::from_millis(10)),
+            outbox_retention,
+            outbox_prune_interval: OUTBOX_PRUNE_INTERVAL,
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::{
     domain::{
         Action, Activity, Clock, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest, Timestamp, UserId,
@@ -22,6 +24,8 @@ pub struct Invitations {
     commit: GroupCommit,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
+    /// Signalled after each durable commit that appended to the outbox.
+    outbox_written: Arc<Notify>,
 }
 
 /// The caller's etiquette figures.
@@ -49,6 +53,7 @@ impl Invitations {
             commit,
             clock,
             policy: Arc::new(policy),
+            outbox_written: Arc::new(Notify::new()),
         }
     }
 
@@ -67,6 +72,13 @@ impl Invitations {
         &self.store
     }
 
+    /// Notified (`notify_one`) once new outbox events are durable; the
+    /// publisher waits on it.
+    #[must_use]
+    pub fn outbox_written(&self) -> &Notify {
+        &self.outbox_written
+    }
+
     /// Runs blocking storage work on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -78,7 +90,8 @@ impl Invitations {
             .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    async fn durable(&self) -> Result<(), Error> {
+    /// Resolves once everything written before the call is on disk.
+    pub(crate) async fn durable(&self) -> Result<(), Error> {
         self.commit.durable().await.map_err(Error::Flush)
     }
 
@@ -96,7 +109,10 @@ impl Invitations {
         // A replay waits too: its first request may still be flushing.
         self.durable().await?;
         match outcome {
-            SendOutcome::Created(inv) => Ok(inv),
+            SendOutcome::Created(inv) => {
+                self.outbox_written.notify_one();
+                Ok(inv)
+            }
             SendOutcome::Replayed(id) => self.get(&sender, &id).await,
         }
     }
@@ -113,7 +129,11 @@ impl Invitations {
             .await?;
         self.durable().await?;
         match outcome {
-            TxOutcome::Changed(inv) | TxOutcome::Unchanged(inv) => Ok(inv),
+            TxOutcome::Changed(inv) => {
+                self.outbox_written.notify_one();
+                Ok(inv)
+            }
+            TxOutcome::Unchanged(inv) => Ok(inv),
         }
     }
 
@@ -226,6 +246,7 @@ impl Invitations {
             .await?;
         if expired > 0 {
             self.durable().await?;
+            self.outbox_written.notify_one();
         }
         Ok(expired)
     }

@@ -5,6 +5,7 @@
 //! one key or one page of one user's prefix, never a whole tree.
 
 pub(crate) mod keys;
+mod outbox;
 pub mod records;
 mod write;
 
@@ -52,7 +53,7 @@ pub struct Store {
     idempotency_by_age: Tree,
     /// sequence → event, in sequence order.
     outbox: Tree,
-    /// Counters (the last outbox sequence).
+    /// Counters (the last outbox sequence, the last acknowledged one).
     meta: Tree,
 }
 

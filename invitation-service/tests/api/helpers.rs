@@ -69,6 +69,8 @@ pub(crate) fn test_config(data_dir: &std::path::Path, policy: Policy) -> Config 
         jwt_secret: SECRET.into(),
         policy,
         sweep_interval: Duration::from_millis(20),
+        outbox_retention: 7 * DAY,
+        outbox_prune_interval: Duration::from_millis(20),
     }
 }
 
@@ -190,4 +192,46 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Like [`spawn_app`], with the config changed by `adjust` (for example to
+/// point the publisher at a test double); also returns the running server's
+/// store, for tests that watch the outbox. Drop the store before restarting
+/// on the same folder.
+pub(crate) async fn spawn_app_with_config(
+    adjust: impl FnOnce(&mut Config),
+) -> (TestApp, invitation_service::storage::Store) {
+    service_kit::telemetry::init_for_tests();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(dir.path(), Policy::default());
+    adjust(&mut config);
+    let clock = ManualClock::starting_at(START);
+    let app = App::build(config.clone(), Arc::new(clock.clone()))
+        .await
+        .expect("server starts");
+    let store = app.store().clone();
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connects");
+    let app = TestApp {
+        clock,
+        keys: JwtKeys::new(SECRET).unwrap(),
+        channel,
+        config,
+        data_dir: dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    };
+    (app, store)
 }

@@ -9,3 +9,4 @@ mod limits;
 mod lists;
 mod privacy;
 mod process;
+mod publisher;

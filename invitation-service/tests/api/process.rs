@@ -170,7 +170,7 @@ async fn every_acknowledged_invitation_survives_kill_9() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());

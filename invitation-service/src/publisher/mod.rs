@@ -1,0 +1,157 @@
+//! The outbox publisher: streams outbox events in sequence order to
+//! notification-service, resuming after the last sequence it applied, with a
+//! bounded window of unacknowledged events in flight. It runs beside request
+//! handling and never holds it up: while notification-service is away,
+//! events wait in the outbox and the publisher retries with backoff. It also
+//! prunes events acknowledged long enough ago (see `prune.rs`).
+//!
+//! Events are at least once on the wire (a reconnect resends what was not
+//! acknowledged); the receiver applies each sequence once.
+
+mod backoff;
+mod grpc;
+mod prune;
+mod session;
+mod sink;
+
+use std::time::Duration;
+
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    error::Error,
+    service::Invitations,
+    storage::{Store, StoreError},
+};
+
+pub use grpc::{GrpcSink, GrpcStream};
+pub(crate) use prune::prune_periodically;
+pub use sink::{EventSink, EventStream, SinkError};
+
+use backoff::Backoff;
+
+/// The source name in the hello, and the subject of the service token.
+pub const SOURCE: &str = "invitation-service";
+
+/// Most events in one `PublishRequest`.
+pub const MAX_BATCH_EVENTS: usize = 256;
+
+/// Most events sent and not yet acknowledged.
+pub const MAX_IN_FLIGHT: u64 = 4096;
+
+/// Most encoded event bytes in one `PublishRequest`: half the message limit,
+/// leaving room for framing.
+const MAX_BATCH_BYTES: usize = service_kit::server::MAX_MESSAGE_BYTES / 2;
+
+/// How often the outbox is read even without a signal from the write path.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a publishing session ended.
+#[derive(Debug, thiserror::Error)]
+enum PublishError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("reading the outbox: {0}")]
+    Local(#[from] Error),
+}
+
+/// Publishes through `sink` until `stop` changes.
+pub(crate) async fn run<S: EventSink>(mut sink: S, invitations: Invitations, mut stop: watch::Receiver<bool>) {
+    tokio::select! {
+        () = publish_forever(&mut sink, &invitations) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+async fn publish_forever<S: EventSink>(sink: &mut S, invitations: &Invitations) {
+    let mut retry = Retry::default();
+    loop {
+        let error = match sink.open().await {
+            Ok((stream, resume)) => {
+                let Err(e) = session::publish(stream, resume, invitations, &mut retry).await;
+                e
+            }
+            Err(e) => PublishError::Sink(e),
+        };
+        let delay = retry.failed(&error);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The state of the link, so that an outage is logged once when it starts
+/// and once when it ends, not at every attempt.
+#[derive(Debug)]
+enum Link {
+    Starting,
+    Up,
+    Down { since: Instant, attempts: u32 },
+}
+
+#[derive(Debug)]
+struct Retry {
+    backoff: Backoff,
+    link: Link,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::default(),
+            link: Link::Starting,
+        }
+    }
+}
+
+impl Retry {
+    /// Publishing made progress (caught up, or an acknowledgement advanced).
+    fn healthy(&mut self) {
+        match std::mem::replace(&mut self.link, Link::Up) {
+            Link::Starting => tracing::info!("publishing to notification-service"),
+            Link::Up => {}
+            Link::Down { since, attempts } => tracing::info!(
+                outage = ?since.elapsed(),
+                attempts,
+                "publishing to notification-service again"
+            ),
+        }
+        self.backoff.reset();
+    }
+
+    /// Records a failure and returns how long to wait before the next attempt.
+    fn failed(&mut self, error: &PublishError) -> Duration {
+        match &mut self.link {
+            Link::Starting | Link::Up => {
+                match error {
+                    PublishError::Sink(e) => tracing::warn!(
+                        error = %e,
+                        "cannot publish to notification-service; events wait in the outbox, retrying with backoff"
+                    ),
+                    PublishError::Local(e) => {
+                        tracing::error!(error = %e, "cannot publish the outbox; retrying with backoff")
+                    }
+                }
+                self.link = Link::Down {
+                    since: Instant::now(),
+                    attempts: 1,
+                };
+            }
+            Link::Down { attempts, .. } => {
+                *attempts += 1;
+                tracing::debug!(error = %error, attempts = *attempts, "publishing still failing");
+            }
+        }
+        self.backoff.next_delay()
+    }
+}
+
+/// Runs storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Error> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::Store)
+}

@@ -1,0 +1,99 @@
+//! Request builders and inbox readers shared by the end-to-end tests.
+
+use std::{collections::HashMap, time::Duration};
+
+use e2e::{Invitations, Notifications};
+use proto::{invitations::v1 as ipb, notifications::v1 as npb};
+
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// Sends an invitation and returns its id.
+pub(crate) async fn send(client: &mut Invitations, to: &str, message: &str) -> Result<String, tonic::Status> {
+    let request = ipb::SendInvitationRequest {
+        recipient_id: to.into(),
+        message: message.into(),
+        idempotency_key: String::new(),
+    };
+    Ok(client.send_invitation(request).await?.into_inner().id)
+}
+
+pub(crate) async fn withdraw(client: &mut Invitations, id: &str) {
+    client
+        .withdraw_invitation(ipb::WithdrawInvitationRequest {
+            invitation_id: id.into(),
+            note: String::new(),
+        })
+        .await
+        .expect("withdraw");
+}
+
+/// Sets the user's new-invitation notifications to IMMEDIATE with `detail`.
+pub(crate) async fn immediate(client: &mut Notifications, detail: npb::Detail) {
+    let topic = npb::TopicPreference {
+        enabled: true,
+        delivery: npb::Delivery::Immediate.into(),
+        detail: detail.into(),
+    };
+    let request = npb::UpdatePreferencesRequest {
+        preferences: Some(npb::Preferences {
+            invitation_received: Some(topic),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["invitation_received".into()],
+        }),
+    };
+    client.update_preferences(request).await.expect("update preferences");
+}
+
+/// Every notification in the user's inbox, newest first.
+pub(crate) async fn inbox(client: &mut Notifications) -> Vec<npb::Notification> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = npb::ListNotificationsRequest {
+            page_size: 100,
+            page_token,
+            unread_only: false,
+        };
+        let page = client
+            .list_notifications(request)
+            .await
+            .expect("list notifications")
+            .into_inner();
+        all.extend(page.notifications);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// How many times each invitation id appears across the inboxes.
+pub(crate) fn mentions(inboxes: &[Vec<npb::Notification>]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for notification in inboxes.iter().flatten() {
+        for id in &notification.invitation_ids {
+            *counts.entry(id.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+pub(crate) async fn unread(client: &mut Notifications) -> u32 {
+    client
+        .get_unread_count(npb::GetUnreadCountRequest {})
+        .await
+        .expect("unread count")
+        .into_inner()
+        .unread_count
+}
+
+/// The next update on a stream, within [`WAIT`].
+pub(crate) async fn next_update(stream: &mut tonic::Streaming<npb::NotificationUpdate>) -> npb::NotificationUpdate {
+    tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("an update within the wait")
+        .expect("the stream is healthy")
+        .expect("the stream is open")
+}

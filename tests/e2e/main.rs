@@ -1,0 +1,9 @@
+//! End-to-end tests: invitation-service and notification-service as real
+//! processes on loopback, each with its own data folder, driven through the
+//! generated clients.
+
+mod common;
+mod crash;
+mod resume;
+mod story;
+mod timers;
