@@ -8,12 +8,10 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 use proto::{invitations::v1::invitation_service_server::InvitationServiceServer, service_names};
 use service_kit::{
     auth::{Authenticator, JwtKeys},
-    server::{self as kit, MAX_MESSAGE_BYTES, SHUTDOWN_GRACE},
+    server::{self as kit, MAX_MESSAGE_BYTES},
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
-use tonic_health::ServingStatus;
 
 use crate::{
     config::Config,
@@ -116,7 +114,7 @@ impl App {
 
     /// Serves, and publishes the outbox, until `shutdown` resolves; then
     /// reports NOT_SERVING, lets in-flight requests finish (at most
-    /// [`SHUTDOWN_GRACE`]), stops the background tasks and flushes.
+    /// `SHUTDOWN_GRACE`), stops the background tasks and flushes.
     ///
     /// # Errors
     ///
@@ -124,7 +122,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let Self {
             listener,
-            local_addr,
+            local_addr: _,
             invitations,
             keys,
             sink,
@@ -153,37 +151,12 @@ impl App {
             background_stopped,
         ));
 
-        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal_reporter = reporter.clone();
-        let signal = async move {
-            shutdown.await;
-            kit::set_status(&signal_reporter, SERVICES, ServingStatus::NotServing).await;
-            tracing::info!("draining in-flight requests");
-            let _ = draining_tx.send(());
-        };
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(api)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
-
-        kit::set_status(&reporter, SERVICES, ServingStatus::Serving).await;
-        tracing::info!(addr = %local_addr, "listening");
-        let grace = async {
-            if draining_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        let served = tokio::select! {
-            result = server => result,
-            () = grace => {
-                tracing::warn!("grace period over, closing remaining connections");
-                Ok(())
-            }
-        };
+            .add_service(api);
+        let served = kit::serve(router, listener, reporter, SERVICES, shutdown, || {}).await;
 
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);

@@ -121,7 +121,9 @@ pub async fn serve(
         tracing::info!("draining in-flight requests");
         let _ = draining_tx.send(());
     };
-    let server = router.serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+    // Small replies and stream messages must not wait for Nagle's algorithm.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = router.serve_with_incoming_shutdown(incoming, signal);
     set_status(&reporter, services, ServingStatus::Serving).await;
     if let Some(addr) = local_addr {
         tracing::info!(%addr, "listening");

@@ -246,3 +246,6 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

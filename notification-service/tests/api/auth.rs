@@ -1,0 +1,104 @@
+//! Authentication: every RPC of `NotificationService` needs a valid bearer
+//! token, and the caller is always the token's subject.
+
+use proto::notifications::v1 as pb;
+use tonic::{Code, Status};
+
+use crate::helpers::{Client, spawn_app};
+
+/// Calls every RPC of the service once with `client`.
+async fn call_every_rpc(mut client: Client) -> Vec<(&'static str, Result<(), Status>)> {
+    vec![
+        (
+            "GetPreferences",
+            client.get_preferences(pb::GetPreferencesRequest {}).await.map(drop),
+        ),
+        (
+            "UpdatePreferences",
+            client
+                .update_preferences(pb::UpdatePreferencesRequest {
+                    preferences: Some(pb::Preferences {
+                        paused: true,
+                        ..pb::Preferences::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["paused".into()],
+                    }),
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "ListNotifications",
+            client
+                .list_notifications(pb::ListNotificationsRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "Subscribe",
+            client.subscribe(pb::SubscribeRequest::default()).await.map(drop),
+        ),
+        (
+            "MarkRead",
+            client
+                .mark_read(pb::MarkReadRequest {
+                    notification_ids: Vec::new(),
+                    all: true,
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "GetUnreadCount",
+            client.get_unread_count(pb::GetUnreadCountRequest {}).await.map(drop),
+        ),
+        (
+            "GetDeliveryStatus",
+            client
+                .get_delivery_status(pb::GetDeliveryStatusRequest {
+                    invitation_id: "inv-a".into(),
+                })
+                .await
+                .map(drop),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_rpc_needs_a_valid_token() {
+    let app = spawn_app().await;
+    let forged = service_kit::auth::JwtKeys::new("some-other-secret-0123456789")
+        .unwrap()
+        .mint("alice", None, std::time::Duration::from_secs(60), None);
+    for (what, token) in [("no token", None), ("a forged token", Some(forged))] {
+        let results = call_every_rpc(app.client_with_token(token)).await;
+        assert_eq!(results.len(), 7);
+        for (rpc, result) in results {
+            let status = result.expect_err(rpc);
+            assert_eq!(status.code(), Code::Unauthenticated, "{rpc} with {what}: {status:?}");
+        }
+    }
+    assert!(
+        !app.preferences("alice").await.paused,
+        "nothing was changed by the refused calls"
+    );
+
+    // With a token every call goes through (GetDeliveryStatus is NOT_FOUND
+    // for an invitation nobody sent, which is an answer, not a refusal).
+    for (rpc, result) in call_every_rpc(app.client("alice")).await {
+        match result {
+            Ok(()) => {}
+            Err(status) => assert_eq!(
+                (rpc, status.code()),
+                ("GetDeliveryStatus", Code::NotFound),
+                "{status:?}"
+            ),
+        }
+    }
+    assert!(
+        app.preferences("alice").await.paused,
+        "the caller is the token's subject"
+    );
+    assert!(!app.preferences("bob").await.paused);
+}

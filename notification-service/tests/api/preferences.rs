@@ -1,0 +1,240 @@
+//! Preferences: the product's defaults, replacing all of them, changing the
+//! fields an update mask names, refusals that change nothing, and
+//! persistence.
+
+use proto::notifications::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::helpers::{Digest, Full, Immediate, Minimal, spawn_app, topic};
+
+fn minutes(n: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration {
+        seconds: n * 60,
+        nanos: 0,
+    })
+}
+
+/// The product's defaults, as the API shows them.
+fn defaults() -> pb::Preferences {
+    pb::Preferences {
+        invitation_received: Some(topic(true, Digest, Full)),
+        invitation_accepted: Some(topic(true, Immediate, Full)),
+        invitation_withdrawn: Some(topic(false, Immediate, Full)),
+        withdrawal_note: Some(topic(true, Immediate, Full)),
+        digest_interval: None,
+        paused: false,
+    }
+}
+
+/// Every field different from the defaults.
+fn everything_changed() -> pb::Preferences {
+    pb::Preferences {
+        invitation_received: Some(topic(false, Immediate, Minimal)),
+        invitation_accepted: Some(topic(false, Digest, Minimal)),
+        invitation_withdrawn: Some(topic(true, Digest, Minimal)),
+        withdrawal_note: Some(topic(false, Digest, Minimal)),
+        digest_interval: minutes(60),
+        paused: true,
+    }
+}
+
+#[tokio::test]
+async fn a_new_user_has_the_products_defaults() {
+    let app = spawn_app().await;
+    assert_eq!(app.preferences("alice").await, defaults());
+}
+
+#[tokio::test]
+async fn an_update_without_a_mask_replaces_everything() {
+    let app = spawn_app().await;
+    let all = app.update_preferences("alice", everything_changed(), &[]).await;
+    assert_eq!(all, everything_changed());
+    assert_eq!(app.preferences("alice").await, everything_changed());
+
+    // Topics left out take their defaults, and so does everything else.
+    let only_accepted = pb::Preferences {
+        invitation_accepted: Some(topic(true, Digest, Minimal)),
+        ..pb::Preferences::default()
+    };
+    let expected = pb::Preferences {
+        invitation_accepted: Some(topic(true, Digest, Minimal)),
+        ..defaults()
+    };
+    assert_eq!(app.update_preferences("alice", only_accepted, &[]).await, expected);
+    assert_eq!(app.preferences("alice").await, expected);
+    assert_eq!(app.preferences("bob").await, defaults(), "preferences are per user");
+}
+
+#[tokio::test]
+async fn a_mask_changes_only_the_fields_it_names() {
+    let app = spawn_app().await;
+    let mut expected = defaults();
+
+    let reply = app
+        .update_preferences("alice", everything_changed(), &["invitation_received.delivery"])
+        .await;
+    expected.invitation_received = Some(topic(true, Immediate, Full));
+    assert_eq!(reply, expected, "a topic's field");
+
+    app.update_preferences("alice", everything_changed(), &["invitation_withdrawn"])
+        .await;
+    expected.invitation_withdrawn = Some(topic(true, Digest, Minimal));
+    assert_eq!(app.preferences("alice").await, expected, "a whole topic");
+
+    app.update_preferences("alice", everything_changed(), &["paused"]).await;
+    expected.paused = true;
+    assert_eq!(app.preferences("alice").await, expected, "paused");
+
+    app.update_preferences("alice", everything_changed(), &["digest_interval"])
+        .await;
+    expected.digest_interval = minutes(60);
+    assert_eq!(app.preferences("alice").await, expected, "digest_interval");
+
+    app.update_preferences(
+        "alice",
+        everything_changed(),
+        &["invitation_accepted.enabled", "withdrawal_note.detail"],
+    )
+    .await;
+    expected.invitation_accepted = Some(topic(false, Immediate, Full));
+    expected.withdrawal_note = Some(topic(true, Immediate, Minimal));
+    assert_eq!(app.preferences("alice").await, expected, "several paths");
+
+    // A masked digest_interval left unset goes back to the server default.
+    app.update_preferences("alice", pb::Preferences::default(), &["digest_interval", "paused"])
+        .await;
+    expected.digest_interval = None;
+    expected.paused = false;
+    assert_eq!(app.preferences("alice").await, expected);
+}
+
+#[tokio::test]
+async fn invalid_updates_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let baseline = pb::Preferences {
+        invitation_received: Some(topic(true, Immediate, Minimal)),
+        digest_interval: minutes(30),
+        ..defaults()
+    };
+    app.update_preferences("alice", baseline, &[]).await;
+
+    let unspecified_delivery = pb::Preferences {
+        invitation_received: Some(pb::TopicPreference {
+            enabled: true,
+            delivery: pb::Delivery::Unspecified.into(),
+            detail: Full.into(),
+        }),
+        ..defaults()
+    };
+    let unspecified_detail = pb::Preferences {
+        withdrawal_note: Some(pb::TopicPreference {
+            enabled: true,
+            delivery: Immediate.into(),
+            detail: pb::Detail::Unspecified.into(),
+        }),
+        ..defaults()
+    };
+    let unknown_enum = pb::Preferences {
+        invitation_accepted: Some(pb::TopicPreference {
+            enabled: true,
+            delivery: 7,
+            detail: Full.into(),
+        }),
+        ..defaults()
+    };
+    let interval = |seconds| pb::Preferences {
+        digest_interval: Some(prost_types::Duration { seconds, nanos: 0 }),
+        ..defaults()
+    };
+    let cases: Vec<(&str, pb::Preferences, &[&str])> = vec![
+        ("unknown path", everything_changed(), &["nope"]),
+        (
+            "unknown field of a topic",
+            everything_changed(),
+            &["invitation_received.colour"],
+        ),
+        ("camel case path", everything_changed(), &["invitationReceived"]),
+        ("field of a non-topic", everything_changed(), &["paused.enabled"]),
+        (
+            "one bad path among good ones",
+            everything_changed(),
+            &["paused", "nope"],
+        ),
+        ("unspecified delivery, no mask", unspecified_delivery, &[]),
+        (
+            "unspecified delivery, topic masked",
+            unspecified_delivery,
+            &["invitation_received"],
+        ),
+        (
+            "unspecified detail, field masked",
+            unspecified_detail,
+            &["withdrawal_note.detail"],
+        ),
+        ("unknown enum value", unknown_enum, &[]),
+        (
+            "a field of a topic left out",
+            pb::Preferences::default(),
+            &["invitation_accepted.delivery"],
+        ),
+        ("interval under a minute", interval(59), &[]),
+        ("interval under a minute, masked", interval(59), &["digest_interval"]),
+        (
+            "interval over 7 days",
+            interval(7 * 24 * 3600 + 1),
+            &["digest_interval"],
+        ),
+        ("negative interval", interval(-60), &[]),
+    ];
+    for (what, update, mask) in cases {
+        let refused = app.try_update_preferences("alice", update, mask).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
+        assert_eq!(app.preferences("alice").await, baseline, "{what} changed nothing");
+    }
+
+    let missing = app
+        .client("alice")
+        .update_preferences(pb::UpdatePreferencesRequest {
+            preferences: None,
+            update_mask: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::InvalidArgument, "{missing:?}");
+
+    // The refusal names the field, in a bad-request detail.
+    let refused = app
+        .try_update_preferences("alice", interval(30), &["digest_interval"])
+        .await
+        .unwrap_err();
+    let violations = refused
+        .get_details_bad_request()
+        .expect("bad-request details")
+        .field_violations;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "digest_interval");
+
+    // The bounds themselves are allowed.
+    for seconds in [60, 7 * 24 * 3600] {
+        app.update_preferences("alice", interval(seconds), &["digest_interval"])
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn preferences_survive_a_restart() {
+    let app = spawn_app().await;
+    app.update_preferences("alice", everything_changed(), &[]).await;
+    app.update_preferences("bob", everything_changed(), &["withdrawal_note"])
+        .await;
+    let app = app.restart().await;
+    assert_eq!(app.preferences("alice").await, everything_changed());
+    assert_eq!(
+        app.preferences("bob").await,
+        pb::Preferences {
+            withdrawal_note: Some(topic(false, Digest, Minimal)),
+            ..defaults()
+        }
+    );
+}
