@@ -11,8 +11,11 @@ use std::{
 use proto::notifications::v1 as pb;
 use tokio::sync::{broadcast, watch};
 
-/// Updates a stream may fall behind by before it is cut off.
-pub const STREAM_BUFFER: usize = 256;
+/// Updates a stream may fall behind by before it is cut off. Less than the
+/// updates the log keeps (so a stream cut off can always resume), more than
+/// one ingest transaction can make for one user (so a reader that keeps up
+/// is never cut off by a burst).
+pub const STREAM_BUFFER: usize = 512;
 /// Open streams one user may hold.
 pub const MAX_STREAMS_PER_USER: usize = 16;
 
@@ -83,6 +86,12 @@ impl Hub {
             .values()
             .map(broadcast::Sender::receiver_count)
             .sum()
+    }
+
+    /// Changes when the server starts shutting down.
+    #[must_use]
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Tells every stream the server is shutting down.

@@ -16,8 +16,10 @@ use crate::{
     service::Notifier,
 };
 
-/// Most events applied in one transaction.
-const MAX_EVENTS_PER_APPLY: usize = 2048;
+/// Most events applied in one transaction. An event makes at most three
+/// updates for one user, so one transaction stays within a live stream's
+/// buffer (`hub::STREAM_BUFFER`).
+const MAX_EVENTS_PER_APPLY: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct Ingest {
@@ -92,9 +94,28 @@ async fn apply_and_ack(notifier: &Notifier, source: &str, events: Vec<Event>, ou
         .map_err(|_| Status::cancelled("publisher went away"))
 }
 
+/// The next request, or UNAVAILABLE once the server is shutting down (so an
+/// idle publisher does not hold up the drain; it reconnects and resumes).
+async fn next(
+    inbound: &mut Streaming<pb::PublishRequest>,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<pb::PublishRequest>, Status> {
+    if *closing.borrow() {
+        return Err(shutting_down());
+    }
+    tokio::select! {
+        request = inbound.message() => request,
+        _ = closing.changed() => Err(shutting_down()),
+    }
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable("notification-service is shutting down: reconnect and resume from the resume point")
+}
+
 async fn run(notifier: Notifier, mut inbound: Streaming<pb::PublishRequest>, out: Outbound) -> Result<(), Status> {
-    let first = inbound
-        .message()
+    let mut closing = notifier.hub().closing();
+    let first = next(&mut inbound, &mut closing)
         .await?
         .ok_or_else(|| invalid("the stream ended before its first message"))?;
     let source = first.source;
@@ -115,7 +136,7 @@ async fn run(notifier: Notifier, mut inbound: Streaming<pb::PublishRequest>, out
     let mut pending: Vec<Event> = first.events.into_iter().map(event).collect::<Result<_, _>>()?;
     loop {
         if pending.is_empty() {
-            match inbound.message().await? {
+            match next(&mut inbound, &mut closing).await? {
                 Some(request) => pending.extend(request.events.into_iter().map(event).collect::<Result<Vec<_>, _>>()?),
                 None => return Ok(()),
             }
@@ -130,8 +151,9 @@ async fn run(notifier: Notifier, mut inbound: Streaming<pb::PublishRequest>, out
                 Some(Err(status)) => return Err(status),
             }
         }
-        if !pending.is_empty() {
-            apply_and_ack(&notifier, &source, std::mem::take(&mut pending), &out).await?;
+        while !pending.is_empty() {
+            let rest = pending.split_off(pending.len().min(MAX_EVENTS_PER_APPLY));
+            apply_and_ack(&notifier, &source, std::mem::replace(&mut pending, rest), &out).await?;
         }
     }
 }

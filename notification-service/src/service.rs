@@ -241,6 +241,8 @@ impl Notifier {
             loop {
                 let update = tokio::select! {
                     update = live.recv() => update,
+                    // The client went away: free its slot now, not at the next update.
+                    () = tx.closed() => return,
                     _ = closing.changed() => {
                         let status = Status::unavailable(format!("server shutting down: subscribe again with resume_after={last}"));
                         let _ = tx.send(Err(status)).await;

@@ -11,7 +11,7 @@ use sled::{
 
 use crate::{
     convert,
-    domain::{Action, Event, EventKind, Item, Preferences, Settings, Timestamp, Topic, decide},
+    domain::{Action, Detail, Event, EventKind, Item, Preferences, Settings, Timestamp, Topic, decide},
     error::Error,
 };
 
@@ -56,8 +56,36 @@ pub struct DueNotification {
     pub number: u64,
 }
 
+/// Where `by_invitation` points: at a pending record (internal number) or a
+/// delivered one (public number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Location {
+    Pending,
+    Delivered,
+}
+
+fn location(at: Location, number: u64) -> [u8; 9] {
+    let mut value = [0; 9];
+    value[0] = match at {
+        Location::Pending => 0,
+        Location::Delivered => 1,
+    };
+    value[1..].copy_from_slice(&number.to_be_bytes());
+    value
+}
+
+fn parse_location(value: &[u8]) -> Option<(Location, u64)> {
+    let at = match value.first()? {
+        0 => Location::Pending,
+        1 => Location::Delivered,
+        _ => return None,
+    };
+    Some((at, u64::from_be_bytes(value.get(1..9)?.try_into().ok()?)))
+}
+
 struct Tx<'a> {
     preferences: &'a TransactionalTree,
+    pending: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
     inbox: &'a TransactionalTree,
     unread: &'a TransactionalTree,
@@ -90,16 +118,45 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A delivered or retracted notification, by its public number.
     fn notification(&self, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
-        match self.notifications.get(keys::user_number(user, number))? {
+        Self::read(self.notifications, user, number)
+    }
+
+    /// A held notification or undelivered digest, by its internal number.
+    fn pending_notification(&self, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
+        Self::read(self.pending, user, number)
+    }
+
+    fn read(tree: &TransactionalTree, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
+        match tree.get(keys::user_number(user, number))? {
             Some(bytes) => Ok(Some(records::decode("notification", &bytes).map_err(corrupt)?)),
             None => Ok(None),
         }
     }
 
+    /// Stores a record where its state belongs: pending ones under internal
+    /// numbers, delivered ones under public numbers.
     fn put_notification(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
-        self.notifications
-            .insert(keys::user_number(user, record.number), records::encode(record))?;
+        let tree = if record.state == PENDING {
+            self.pending
+        } else {
+            self.notifications
+        };
+        tree.insert(keys::user_number(user, record.number), records::encode(record))?;
+        Ok(())
+    }
+
+    /// Forgets a pending record and its due-time and open-digest entries.
+    fn drop_pending(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
+        self.pending.remove(keys::user_number(user, record.number))?;
+        self.due.remove(keys::due(record.due_ms, user, record.number))?;
+        if record.digest {
+            let key = keys::user_topic(user, u8::try_from(record.topic).unwrap_or(0));
+            if self.open_digests.get(&key)?.and_then(|v| keys::trailing_number(&v)) == Some(record.number) {
+                self.open_digests.remove(key)?;
+            }
+        }
         Ok(())
     }
 
@@ -140,11 +197,14 @@ impl Tx<'_> {
     }
 
     fn new_notification(&self, user: &str, topic: Topic, digest: bool, due: Timestamp) -> TxResult<NotificationRecord> {
+        // An internal number: the public one is given at delivery, so a
+        // notification that never goes out leaves no gap in what the user
+        // sees, and the inbox is in delivery order.
         let mut counters = self.user(user)?;
-        counters.last_notification += 1;
+        counters.last_pending += 1;
         self.put_user(user, &counters)?;
         Ok(NotificationRecord {
-            number: counters.last_notification,
+            number: counters.last_pending,
             topic: u32::from(records::topic_code(topic)),
             items: Vec::new(),
             state: PENDING,
@@ -162,7 +222,7 @@ impl Tx<'_> {
         if record.topic().map_err(corrupt)? == Topic::InvitationReceived {
             self.by_invitation.insert(
                 keys::invitation_user(&item.invitation_id, user),
-                &record.number.to_be_bytes()[..],
+                &location(Location::Pending, record.number)[..],
             )?;
             let due = record.due_ms;
             self.update_delivery(&item.invitation_id, |d| d.deliver_at_ms = due)?;
@@ -170,25 +230,42 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Delivers a pending notification now.
+    /// Delivers a pending notification now, under the user's current
+    /// preferences: a topic turned off (or paused) since drops it, and
+    /// MINIMAL chosen since strips it.
     fn deliver(&self, user: &str, record: &mut NotificationRecord, now: Timestamp, out: &mut Updates) -> TxResult<()> {
-        self.due.remove(keys::due(record.due_ms, user, record.number))?;
-        if record.digest {
-            let key = keys::user_topic(user, u8::try_from(record.topic).unwrap_or(0));
-            if self.open_digests.get(&key)?.and_then(|v| keys::trailing_number(&v)) == Some(record.number) {
-                self.open_digests.remove(key)?;
+        self.drop_pending(user, record)?;
+        let topic = record.topic().map_err(corrupt)?;
+        let received = topic == Topic::InvitationReceived;
+        let preferences = self.preferences(user)?;
+        let Some(preference) = preferences.active(topic) else {
+            for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
+                if received {
+                    self.by_invitation.remove(keys::invitation_user(&id, user))?;
+                    self.update_delivery(&id, |d| d.deliver_at_ms = 0)?;
+                }
             }
+            return Ok(());
+        };
+        if preference.detail == Detail::Minimal {
+            record.make_minimal();
         }
+        let mut counters = self.user(user)?;
+        counters.last_notification += 1;
+        counters.unread = counters.unread.saturating_add(1);
+        self.put_user(user, &counters)?;
+        record.number = counters.last_notification;
         record.state = DELIVERED;
         record.delivered_ms = now.as_millis();
         self.inbox.insert(keys::user_number(user, record.number), &[])?;
         self.unread.insert(keys::user_number(user, record.number), &[])?;
-        let mut counters = self.user(user)?;
-        counters.unread = counters.unread.saturating_add(1);
-        self.put_user(user, &counters)?;
-        if record.topic().map_err(corrupt)? == Topic::InvitationReceived {
-            for id in record.invitation_ids() {
-                self.update_delivery(id, |d| {
+        if received {
+            for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
+                self.by_invitation.insert(
+                    keys::invitation_user(&id, user),
+                    &location(Location::Delivered, record.number)[..],
+                )?;
+                self.update_delivery(&id, |d| {
                     d.delivered = true;
                     d.deliver_at_ms = 0;
                 })?;
@@ -247,7 +324,7 @@ impl Tx<'_> {
     ) -> TxResult<()> {
         let key = keys::user_topic(user, records::topic_code(topic));
         let open = match self.open_digests.get(&key)?.and_then(|v| keys::trailing_number(&v)) {
-            Some(number) => self.notification(user, number)?.filter(|r| r.state == PENDING),
+            Some(number) => self.pending_notification(user, number)?,
             None => None,
         };
         let mut record = match open {
@@ -267,39 +344,30 @@ impl Tx<'_> {
     /// notification (see [`Action::Remove`]).
     fn remove(&self, user: &str, invitation_id: &str, retract_delivered: bool, out: &mut Updates) -> TxResult<()> {
         let index_key = keys::invitation_user(invitation_id, user);
-        let Some(number) = self
-            .by_invitation
-            .get(&index_key)?
-            .and_then(|v| keys::trailing_number(&v))
-        else {
+        let Some(found) = self.by_invitation.get(&index_key)? else {
             return Ok(());
         };
-        let Some(mut record) = self.notification(user, number)? else {
-            return Ok(());
-        };
-        match record.state {
-            PENDING => {
+        match parse_location(&found) {
+            Some((Location::Pending, number)) => {
+                let Some(mut record) = self.pending_notification(user, number)? else {
+                    return Ok(());
+                };
                 self.by_invitation.remove(index_key)?;
                 record.remove(invitation_id);
                 if record.items.is_empty() {
                     // Never sent, never to be sent: no trace at all.
-                    self.notifications.remove(keys::user_number(user, number))?;
-                    self.due.remove(keys::due(record.due_ms, user, number))?;
-                    let digest_key = keys::user_topic(user, u8::try_from(record.topic).unwrap_or(0));
-                    if self
-                        .open_digests
-                        .get(&digest_key)?
-                        .and_then(|v| keys::trailing_number(&v))
-                        == Some(number)
-                    {
-                        self.open_digests.remove(digest_key)?;
-                    }
-                    Ok(())
+                    self.drop_pending(user, &record)
                 } else {
                     self.put_notification(user, &record)
                 }
             }
-            DELIVERED if retract_delivered => {
+            Some((Location::Delivered, number)) if retract_delivered => {
+                let Some(mut record) = self.notification(user, number)? else {
+                    return Ok(());
+                };
+                if record.state != DELIVERED {
+                    return Ok(());
+                }
                 self.by_invitation.remove(index_key)?;
                 record.remove(invitation_id);
                 if record.items.is_empty() {
@@ -331,7 +399,8 @@ impl Tx<'_> {
                 }
                 self.put_notification(user, &record)
             }
-            _ => Ok(()),
+            Some((Location::Delivered, _)) => Ok(()),
+            None => abort(StoreError::Corrupt("by_invitation value".into())),
         }
     }
 
@@ -383,6 +452,7 @@ impl Store {
     fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, Error> {
         let trees = (
             &self.preferences,
+            &self.pending,
             &self.notifications,
             &self.inbox,
             &self.unread,
@@ -397,6 +467,7 @@ impl Store {
         finish(trees.transaction(
             |(
                 preferences,
+                pending,
                 notifications,
                 inbox,
                 unread,
@@ -410,6 +481,7 @@ impl Store {
             )| {
                 f(&Tx {
                     preferences,
+                    pending,
                     notifications,
                     inbox,
                     unread,
@@ -477,9 +549,7 @@ impl Store {
         self.transact(|tx| {
             let mut updates = Vec::new();
             tx.due.remove(keys::due(due.due.as_millis(), &due.user, due.number))?;
-            if let Some(mut record) = tx.notification(&due.user, due.number)?
-                && record.state == PENDING
-            {
+            if let Some(mut record) = tx.pending_notification(&due.user, due.number)? {
                 tx.deliver(&due.user, &mut record, now, &mut updates)?;
             }
             Ok(updates)

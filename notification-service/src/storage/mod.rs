@@ -33,7 +33,9 @@ pub struct Store {
     db: Db,
     /// user → preferences.
     preferences: Tree,
-    /// user ++ number → notification (pending, delivered or retracted).
+    /// user ++ internal number → held notification or undelivered digest.
+    pending: Tree,
+    /// user ++ public number → delivered or retracted notification.
     notifications: Tree,
     /// user ++ number → (): delivered and not retracted, for listing.
     inbox: Tree,
@@ -70,6 +72,7 @@ impl Store {
         let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
         Ok(Self {
             preferences: db.open_tree("preferences")?,
+            pending: db.open_tree("pending")?,
             notifications: db.open_tree("notifications")?,
             inbox: db.open_tree("inbox")?,
             unread: db.open_tree("unread")?,

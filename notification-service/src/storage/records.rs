@@ -147,6 +147,14 @@ impl NotificationRecord {
         self.items.len() != before
     }
 
+    /// Drops identities and notes from every item.
+    pub(crate) fn make_minimal(&mut self) {
+        for item in &mut self.items {
+            let minimal = Item::new(&item.invitation_id, Detail::Minimal, "", "", "");
+            *item = ItemRecord::from(&minimal);
+        }
+    }
+
     pub(crate) fn invitation_ids(&self) -> impl Iterator<Item = &str> {
         self.items.iter().map(|i| i.invitation_id.as_str())
     }
@@ -161,6 +169,9 @@ pub(crate) struct UserRecord {
     pub(crate) last_cursor: u64,
     #[prost(uint32, tag = "3")]
     pub(crate) unread: u32,
+    /// Internal numbers of pending notifications (not shown to the user).
+    #[prost(uint64, tag = "4")]
+    pub(crate) last_pending: u64,
 }
 
 /// What the sender of an invitation may learn: whether the recipient has

@@ -70,10 +70,6 @@ async fn live_streams_are_told_where_to_resume_when_the_server_stops() {
 /// invitation-service keeps its publish stream open all the time, so a
 /// shutdown must end that stream as it ends the `Subscribe` streams.
 #[tokio::test]
-#[ignore = "bug: a connected EventIngest/Publish stream is never ended on shutdown (App::run closes only the \
-            hub's Subscribe streams; ingest::run waits on the next inbound message), so with invitation-service \
-            connected every graceful shutdown waits out the full SHUTDOWN_GRACE (10 s) and then cuts the \
-            connection"]
 async fn a_connected_publisher_does_not_hold_up_shutdown() {
     let app = spawn_app().await;
     let mut publisher = app.publisher().await;

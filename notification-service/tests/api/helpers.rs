@@ -533,6 +533,9 @@ impl Publisher {
     /// Sends `events` with the sequences they carry; returns the ack's
     /// `applied_through`, or the status the stream ended with.
     pub(crate) async fn send(&mut self, events: Vec<ipb::InvitationEvent>) -> Result<u64, Status> {
+        // The service acks large batches in parts: wait for the part that
+        // covers the last event.
+        let wanted = events.iter().map(|e| e.sequence).max().unwrap_or(0);
         // When the service has ended the stream, its status is in the replies.
         let _ = self
             .requests
@@ -541,17 +544,21 @@ impl Publisher {
                 events,
             })
             .await;
-        let reply = tokio::time::timeout(PATIENCE, self.replies.message())
-            .await
-            .expect("the service answers the batch")?
-            .ok_or_else(|| Status::unknown("the stream ended without a status"))?;
-        match reply.kind {
-            Some(publish_response::Kind::Ack(pb::Ack { applied_through })) => {
-                self.next = self.next.max(applied_through);
-                Ok(applied_through)
+        loop {
+            let reply = tokio::time::timeout(PATIENCE, self.replies.message())
+                .await
+                .expect("the service answers the batch")?
+                .ok_or_else(|| Status::unknown("the stream ended without a status"))?;
+            match reply.kind {
+                Some(publish_response::Kind::Ack(pb::Ack { applied_through })) => {
+                    self.next = self.next.max(applied_through);
+                    if applied_through >= wanted {
+                        return Ok(applied_through);
+                    }
+                }
+                Some(publish_response::Kind::Resume(resume)) => panic!("a second resume point: {resume:?}"),
+                None => panic!("an empty reply"),
             }
-            Some(publish_response::Kind::Resume(resume)) => panic!("a second resume point: {resume:?}"),
-            None => panic!("an empty reply"),
         }
     }
 }

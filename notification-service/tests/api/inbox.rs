@@ -132,9 +132,6 @@ async fn malformed_requests_are_refused_and_change_nothing() {
 /// A digest opened before an IMMEDIATE notification but delivered after it
 /// is the newer of the two.
 #[tokio::test]
-#[ignore = "bug: ListNotifications orders by notification number, which is allocated when a notification is \
-            held or a digest opened, not when it is delivered: a digest opened before an acceptance notice but \
-            delivered 14 minutes after it is listed below it, although its created_at is newer"]
 async fn the_inbox_is_newest_first_by_delivery() {
     let app = spawn_app().await;
     let mut publisher = app.publisher().await;
