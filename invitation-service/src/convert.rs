@@ -5,14 +5,7 @@ use proto::invitations::v1 as pb;
 
 use crate::domain::{EventKind, Invitation, InvitationId, RelationshipState, State, Timestamp};
 
-#[must_use]
-pub(crate) fn timestamp(t: Timestamp) -> prost_types::Timestamp {
-    let ms = t.as_millis();
-    prost_types::Timestamp {
-        seconds: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
-        nanos: i32::try_from((ms % 1000) * 1_000_000).unwrap_or(0),
-    }
-}
+pub(crate) use service_kit::time::to_proto as timestamp;
 
 #[must_use]
 pub(crate) fn state(state: State) -> pb::InvitationState {

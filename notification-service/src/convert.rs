@@ -7,22 +7,7 @@ use crate::{
     storage::{StoreError, records::NotificationRecord},
 };
 
-#[must_use]
-pub(crate) fn timestamp(t: Timestamp) -> prost_types::Timestamp {
-    let ms = t.as_millis();
-    prost_types::Timestamp {
-        seconds: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
-        nanos: i32::try_from((ms % 1000) * 1_000_000).unwrap_or(0),
-    }
-}
-
-/// Milliseconds since the epoch of a contract timestamp (negative → 0).
-#[must_use]
-pub(crate) fn from_timestamp(t: &prost_types::Timestamp) -> Timestamp {
-    let seconds = u64::try_from(t.seconds).unwrap_or(0);
-    let millis = u64::try_from(t.nanos / 1_000_000).unwrap_or(0);
-    Timestamp::from_millis(seconds.saturating_mul(1000).saturating_add(millis))
-}
+pub(crate) use service_kit::time::{from_proto as from_timestamp, to_proto as timestamp};
 
 #[must_use]
 pub(crate) fn topic(topic: Topic) -> pb::Topic {

@@ -57,11 +57,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn proto_round_trip_to_the_millisecond() {
+        let t = Timestamp::from_millis(1_767_225_600_123);
+        assert_eq!(
+            to_proto(t),
+            prost_types::Timestamp {
+                seconds: 1_767_225_600,
+                nanos: 123_000_000
+            }
+        );
+        assert_eq!(from_proto(&to_proto(t)), t);
+        assert_eq!(
+            from_proto(&prost_types::Timestamp { seconds: -5, nanos: 0 }),
+            Timestamp::from_millis(0)
+        );
+    }
+
+    #[test]
     fn display_rounds_up_to_the_second() {
         assert_eq!(Timestamp::from_millis(1_000).to_string(), "1970-01-01T00:00:01Z");
         assert_eq!(Timestamp::from_millis(1_001).to_string(), "1970-01-01T00:00:02Z");
         assert_eq!(Timestamp::from_millis(1_999).to_string(), "1970-01-01T00:00:02Z");
     }
+}
+
+/// The contract's form of a time.
+#[must_use]
+pub fn to_proto(t: Timestamp) -> prost_types::Timestamp {
+    let ms = t.as_millis();
+    prost_types::Timestamp {
+        seconds: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
+        nanos: i32::try_from((ms % 1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// A contract time, to the millisecond (times before the epoch become 0).
+#[must_use]
+pub fn from_proto(t: &prost_types::Timestamp) -> Timestamp {
+    let seconds = u64::try_from(t.seconds).unwrap_or(0);
+    let millis = u64::try_from(t.nanos / 1_000_000).unwrap_or(0);
+    Timestamp::from_millis(seconds.saturating_mul(1000).saturating_add(millis))
 }
 
 /// Where the service reads the current time.
