@@ -61,6 +61,13 @@ pub enum Command {
         #[arg(long, default_value = "24h", value_parser = parse_duration)]
         ttl: Duration,
     },
+    /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) for its gRPC
+    /// health: exit 0 when SERVING, 1 otherwise. For container health checks.
+    Healthcheck {
+        /// How long the connection and the call may take.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
 }
 
 #[derive(Debug, Args)]

