@@ -97,7 +97,7 @@ impl Cli {
             timer_tick,
         } = self.serve;
         if digest_interval.is_zero() {
-            return Err("NOTIFICATION_DIGEST_INTERVAL must be longer than 0s".to_owned());
+            return Err("--digest-interval (NOTIFICATION_DIGEST_INTERVAL) must be longer than 0s".to_owned());
         }
         Ok(Config {
             listen_addr,

@@ -171,7 +171,8 @@ impl pb::event_ingest_server::EventIngest for Ingest {
         let notifier = self.notifier.clone();
         tokio::spawn(async move {
             if let Err(status) = run(notifier, inbound, tx.clone()).await {
-                if status.code() != tonic::Code::Cancelled {
+                // Cancelled: the publisher went away; Unavailable: we are shutting down.
+                if !matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unavailable) {
                     tracing::warn!(code = ?status.code(), message = status.message(), "publish stream ended with an error");
                 }
                 let _ = tx.send(Err(status)).await;
