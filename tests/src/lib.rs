@@ -4,7 +4,9 @@
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to the
 //! test executable (both service crates have integration tests, so cargo
-//! builds their binaries); `E2E_BIN_DIR` overrides the folder.
+//! builds their binaries), or the ones beside a program in `target/<profile>`
+//! that uses this harness (the `bench` binary); `E2E_BIN_DIR` overrides the
+//! folder.
 
 #![forbid(unsafe_code)]
 
@@ -57,12 +59,14 @@ fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("E2E_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // target/<profile>/deps/e2e-<hash> → target/<profile>
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target folder")
-        .to_path_buf()
+    let own = exe.parent().expect("executable folder");
+    // A program in target/<profile> has the binaries beside it.
+    if own.join(Kind::Invitation.binary()).exists() {
+        return own.to_path_buf();
+    }
+    // target/<profile>/deps/e2e-<hash> → target/<profile>
+    own.parent().expect("target folder").to_path_buf()
 }
 
 /// A service process and everything it has logged.
@@ -165,6 +169,18 @@ impl Service {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The process id while it runs (for reading its CPU time and memory).
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The data folder (for measuring what the service writes).
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     #[must_use]

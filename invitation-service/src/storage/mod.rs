@@ -4,6 +4,7 @@
 //! outbox event in one multi-tree transaction (see [`write`]). Reads touch
 //! one key or one page of one user's prefix, never a whole tree.
 
+mod bulk;
 pub(crate) mod keys;
 mod outbox;
 pub mod records;
