@@ -143,3 +143,28 @@ pub async fn serve(
         }
     }
 }
+
+/// Prints `<name>: <message>` on stderr and returns the failure exit code.
+#[must_use]
+pub fn fail(name: &str, message: &str) -> std::process::ExitCode {
+    eprintln!("{name}: {message}");
+    std::process::ExitCode::FAILURE
+}
+
+/// Runs a service binary: telemetry, a multi-threaded runtime, and `serve`
+/// (which builds the app and runs it until [`shutdown_signal`]). An error is
+/// printed as `<name>: <message>` with exit code 1.
+pub fn run_main<Fut>(name: &str, serve: impl FnOnce() -> Fut) -> std::process::ExitCode
+where
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    crate::telemetry::init("info");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(name, &format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(serve()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => fail(name, &message),
+    }
+}
