@@ -35,6 +35,8 @@ pub enum StartError {
     NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("cannot start the writer thread: {0}")]
+    Writer(std::io::Error),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -89,7 +91,7 @@ impl App {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen_addr, e))?;
-        let invitations = Invitations::new(store, clock, config.policy.clone());
+        let invitations = Invitations::new(store, clock, config.policy.clone()).map_err(StartError::Writer)?;
         Ok(Self {
             listener,
             local_addr,

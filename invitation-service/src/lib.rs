@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod publisher;
 pub mod service;
 pub mod storage;
+mod writer;
 
 pub use app::{App, StartError};
 pub use config::Config;

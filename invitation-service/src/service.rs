@@ -1,6 +1,6 @@
-//! The application layer: runs each operation's storage transaction off the
-//! async workers, waits for group commit before answering, and supplies ids
-//! and the time. Handlers call this; it knows nothing of gRPC.
+//! The application layer: hands each state change to the writer (which
+//! answers once it is on disk), reads the store, and supplies ids and the
+//! time. Handlers call this; it knows nothing of gRPC.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use crate::{
         Action, Activity, Clock, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest, Timestamp, UserId,
     },
     error::Error,
-    storage::{GroupCommit, Page, SendOutcome, Store, TxOutcome},
+    storage::{GroupCommit, Op, OpOutcome, Page, SendOutcome, Store, TxOutcome},
+    writer::Writer,
 };
 
 /// Most invitations expired in one sweeper pass.
@@ -21,6 +22,7 @@ const EXPIRY_BATCH: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Invitations {
     store: Store,
+    writer: Writer,
     commit: GroupCommit,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
@@ -44,17 +46,25 @@ fn new_id(now: Timestamp) -> InvitationId {
 }
 
 impl Invitations {
-    /// Must be called inside a tokio runtime (it starts the flusher).
-    #[must_use]
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+    /// Starts the writer thread. Must be called inside a tokio runtime (it
+    /// starts the flusher the publisher waits on).
+    ///
+    /// # Errors
+    ///
+    /// When the writer thread cannot be spawned.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> std::io::Result<Self> {
         let commit = GroupCommit::start(store.db().clone());
-        Self {
+        let policy = Arc::new(policy);
+        let outbox_written = Arc::new(Notify::new());
+        let writer = Writer::start(store.clone(), Arc::clone(&policy), Arc::clone(&outbox_written))?;
+        Ok(Self {
             store,
+            writer,
             commit,
             clock,
-            policy: Arc::new(policy),
-            outbox_written: Arc::new(Notify::new()),
-        }
+            policy,
+            outbox_written,
+        })
     }
 
     #[must_use]
@@ -100,20 +110,18 @@ impl Invitations {
     /// The rule the request breaks, or an internal failure.
     pub async fn send(&self, request: SendRequest, key: Option<IdempotencyKey>) -> Result<Invitation, Error> {
         let now = self.now();
-        let (id, event_id) = (new_id(now), new_id(now));
-        let policy = Arc::clone(&self.policy);
         let sender = request.sender.clone();
-        let outcome = self
-            .blocking(move |store| store.send(&policy, &request, key.as_ref(), id, event_id, now))
-            .await?;
-        // A replay waits too: its first request may still be flushing.
-        self.durable().await?;
-        match outcome {
-            SendOutcome::Created(inv) => {
-                self.outbox_written.notify_one();
-                Ok(inv)
-            }
-            SendOutcome::Replayed(id) => self.get(&sender, &id).await,
+        let op = Op::Send {
+            request,
+            key,
+            id: new_id(now),
+            event_id: new_id(now),
+            now,
+        };
+        match self.writer.write(op).await? {
+            OpOutcome::Sent(SendOutcome::Created(inv)) => Ok(inv),
+            OpOutcome::Sent(SendOutcome::Replayed(id)) => self.get(&sender, &id),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -122,18 +130,16 @@ impl Invitations {
     /// NotFound, the rule the action breaks, or an internal failure.
     pub async fn act(&self, actor: UserId, id: InvitationId, action: Action) -> Result<Invitation, Error> {
         let now = self.now();
-        let event_id = new_id(now);
-        let policy = Arc::clone(&self.policy);
-        let outcome = self
-            .blocking(move |store| store.act(&policy, &actor, &id, &action, event_id, now))
-            .await?;
-        self.durable().await?;
-        match outcome {
-            TxOutcome::Changed(inv) => {
-                self.outbox_written.notify_one();
-                Ok(inv)
-            }
-            TxOutcome::Unchanged(inv) => Ok(inv),
+        let op = Op::Act {
+            actor,
+            id,
+            action,
+            event_id: new_id(now),
+            now,
+        };
+        match self.writer.write(op).await? {
+            OpOutcome::Acted(TxOutcome::Changed(inv) | TxOutcome::Unchanged(inv)) => Ok(inv),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -142,9 +148,11 @@ impl Invitations {
     /// # Errors
     ///
     /// NotFound (the same for every reason), or an internal failure.
-    pub async fn get(&self, viewer: &UserId, id: &InvitationId) -> Result<Invitation, Error> {
-        let id = *id;
-        let inv = self.blocking(move |store| Ok(store.invitation(&id)?)).await?;
+    ///
+    /// One point read of an in-memory page as a rule, done in place: a hop
+    /// to the blocking pool would cost more than the read.
+    pub fn get(&self, viewer: &UserId, id: &InvitationId) -> Result<Invitation, Error> {
+        let inv = self.store.invitation(id)?;
         inv.filter(|inv| inv.role_of(viewer).is_some())
             .ok_or(Error::Domain(crate::domain::DomainError::InvitationNotFound))
     }
@@ -186,17 +194,20 @@ impl Invitations {
     /// # Errors
     ///
     /// Internal failures.
-    pub async fn pair(&self, a: UserId, b: UserId) -> Result<Pair, Error> {
-        self.blocking(move |store| Ok(store.pair(&a, &b)?)).await
+    ///
+    /// A point read, done in place (see [`Self::get`]).
+    pub fn pair(&self, a: &UserId, b: &UserId) -> Result<Pair, Error> {
+        Ok(self.store.pair(a, b)?)
     }
 
     /// # Errors
     ///
     /// NotConnected, or an internal failure.
     pub async fn remove_connection(&self, user: UserId, other: UserId) -> Result<(), Error> {
-        self.blocking(move |store| store.remove_connection(&user, &other))
-            .await?;
-        self.durable().await
+        match self.writer.write(Op::RemoveConnection { user, other }).await? {
+            OpOutcome::ConnectionRemoved => Ok(()),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// # Errors
@@ -226,28 +237,34 @@ impl Invitations {
     /// Internal failures.
     pub async fn sweep(&self) -> Result<usize, Error> {
         let now = self.now();
-        let expired = self
-            .blocking(move |store| {
-                let mut expired = 0;
-                loop {
-                    let due = store.due_expiries(now, EXPIRY_BATCH)?;
-                    for id in &due {
-                        if store.expire(id, new_id(now), now)?.is_some() {
-                            expired += 1;
-                        }
-                    }
-                    if due.len() < EXPIRY_BATCH {
-                        break;
-                    }
+        let mut expired = 0;
+        loop {
+            let due = self
+                .blocking(move |store| Ok(store.due_expiries(now, EXPIRY_BATCH)?))
+                .await?;
+            let expiries: Vec<Op> = due
+                .iter()
+                .map(|&id| Op::Expire {
+                    id,
+                    event_id: new_id(now),
+                    now,
+                })
+                .collect();
+            for outcome in self.writer.write_all(expiries).await? {
+                if let OpOutcome::Expired(Some(_)) = outcome? {
+                    expired += 1;
                 }
-                store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?;
-                Ok(expired)
-            })
-            .await?;
-        if expired > 0 {
-            self.durable().await?;
-            self.outbox_written.notify_one();
+            }
+            if due.len() < EXPIRY_BATCH {
+                break;
+            }
         }
+        self.blocking(move |store| store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH))
+            .await?;
         Ok(expired)
     }
+}
+
+fn unexpected(outcome: &OpOutcome) -> Error {
+    Error::Task(format!("the writer answered {outcome:?}"))
 }

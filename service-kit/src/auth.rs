@@ -5,8 +5,9 @@
 //! Error messages say what is wrong with a token but never echo it.
 
 use std::{
+    collections::HashMap,
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,6 +23,12 @@ pub const MIN_SECRET_BYTES: usize = 16;
 
 /// Longest user id accepted, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 128;
+
+/// Seconds a token is still accepted after its `exp`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Most verified tokens remembered; when full, the memory starts afresh.
+const MAX_CACHED_TOKENS: usize = 10_000;
 
 /// The registered and private claims our tokens carry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -66,11 +73,18 @@ pub enum SecretError {
 }
 
 /// Signing and verification keys made from the shared secret.
+///
+/// Verification remembers the tokens it accepted, with their expiry: a
+/// client sends the same token with every request, and checking its HMAC
+/// again costs more than the rest of a read. A token is only ever accepted
+/// from memory if these very bytes were verified with this key, and never
+/// after it expires.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: Arc<Mutex<HashMap<Box<str>, (Caller, u64)>>>,
 }
 
 impl fmt::Debug for JwtKeys {
@@ -88,12 +102,13 @@ impl JwtKeys {
             return Err(SecretError::TooShort);
         }
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            verified: Arc::default(),
         })
     }
 
@@ -104,10 +119,7 @@ impl JwtKeys {
     /// Never in practice: HS256 signing of serialisable claims cannot fail.
     #[must_use]
     pub fn mint(&self, user_id: &str, name: Option<&str>, ttl: Duration, scope: Option<&str>) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         let claims = Claims {
             sub: user_id.to_owned(),
             name: name.map(str::to_owned),
@@ -124,11 +136,35 @@ impl JwtKeys {
     /// # Errors
     ///
     /// UNAUTHENTICATED, with a message saying what is wrong.
+    pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+        self.verify_at(token, unix_now())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Caller, Status> {
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        match verified.get(token) {
+            Some((caller, exp)) if now <= exp.saturating_add(LEEWAY_SECS) => return Ok(caller.clone()),
+            Some(_) => {
+                verified.remove(token);
+                return Err(Status::unauthenticated("the token has expired"));
+            }
+            None => {}
+        }
+        drop(verified);
+        let (caller, exp) = self.decode(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= MAX_CACHED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.into(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
     #[expect(
         clippy::wildcard_enum_match_arm,
         reason = "jsonwebtoken's ErrorKind is non-exhaustive; every other kind is a malformed token"
     )]
-    pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+    fn decode(&self, token: &str) -> Result<(Caller, u64), Status> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             let reason = match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
@@ -152,12 +188,20 @@ impl JwtKeys {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        Ok(Caller {
+        let caller = Caller {
             user_id: claims.sub,
             name: claims.name.filter(|n| !n.trim().is_empty()),
             scopes,
-        })
+        };
+        Ok((caller, claims.exp))
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// The rule for user ids, shared by tokens and request fields: 1 to 128
@@ -244,6 +288,27 @@ mod tests {
             request.metadata_mut().insert("authorization", value.parse().unwrap());
         }
         request
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_tampered_one_is_still_refused() {
+        let keys = JwtKeys::new(SECRET).unwrap();
+        let token = keys.mint("alice", None, Duration::from_secs(60), Some("a b"));
+        let now = unix_now();
+        let first = keys.verify_at(&token, now).unwrap();
+        assert_eq!(keys.verify_at(&token, now).unwrap(), first, "the same caller from memory");
+
+        // The same claims under another signature are not the remembered bytes.
+        let (unsigned, _) = token.rsplit_once('.').unwrap();
+        let tampered = format!("{unsigned}.{}", "A".repeat(43));
+        let status = keys.verify_at(&tampered, now).unwrap_err();
+        assert!(status.message().contains("signature"), "{}", status.message());
+
+        // Accepted through the leeway, refused after it, even from memory.
+        let (_, exp) = keys.decode(&token).unwrap();
+        assert!(keys.verify_at(&token, exp + LEEWAY_SECS).is_ok());
+        let status = keys.verify_at(&token, exp + LEEWAY_SECS + 1).unwrap_err();
+        assert_eq!((status.code(), status.message()), (Code::Unauthenticated, "the token has expired"));
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl InvitationService for InvitationApi {
         let (viewer, _) = caller(&request)?;
         let pb::GetInvitationRequest { invitation_id } = request.into_inner();
         let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
-        let inv = self.invitations.get(&viewer, &id).await?;
+        let inv = self.invitations.get(&viewer, &id)?;
         Ok(Response::new(view(&inv, &viewer)))
     }
 
@@ -195,7 +195,7 @@ impl InvitationService for InvitationApi {
         let pb::GetRelationshipRequest { other_user_id } = request.into_inner();
         let other = other_user(&other_user_id, &viewer)?;
         let now = self.invitations.now();
-        let pair = self.invitations.pair(viewer.clone(), other).await?;
+        let pair = self.invitations.pair(&viewer, &other)?;
         let rel = pair.relationship_for(&viewer, now);
         Ok(Response::new(pb::GetRelationshipResponse {
             state: convert::relationship_state(rel.state).into(),

@@ -17,7 +17,7 @@ use sled::{Db, Tree};
 use crate::domain::{Activity, Invitation, InvitationId, Pair, Timestamp, UserId};
 
 pub use service_kit::commit::GroupCommit;
-pub use write::{IDEMPOTENCY_WINDOW, SendOutcome, TxOutcome};
+pub use write::{IDEMPOTENCY_WINDOW, Op, OpOutcome, SendOutcome, TxOutcome};
 
 /// What can go wrong below the domain.
 #[derive(Debug, thiserror::Error)]
@@ -280,4 +280,4 @@ fn reverse_page(tree: &Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) 
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

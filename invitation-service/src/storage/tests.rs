@@ -10,7 +10,7 @@ use std::{
 
 use proto::invitations::v1::invitation_event::Kind;
 
-use super::{SendOutcome, Store, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
+use super::{Op, OpOutcome, SendOutcome, Store, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
 use crate::{
     domain::{
         Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Policy, SendRequest, State, Timestamp,
@@ -1173,4 +1173,111 @@ fn events_carry_their_id_time_true_state_and_note() {
         events[1].invitation.as_ref().unwrap().updated_at,
         Some(crate::convert::timestamp(withdrawn_at))
     );
+}
+
+/// A mixed batch: sends, a refused repeat, a withdrawal of an invitation
+/// sent earlier in the same batch, an idempotent replay within the batch,
+/// and an accept.
+fn mixed_batch() -> Vec<Op> {
+    let id = |n: u64| InvitationId::new(T0, n);
+    let send = |n: u64, from: &str, to: &str, key: &str| Op::Send {
+        request: request(from, to, ""),
+        key: IdempotencyKey::parse(key).expect("valid key"),
+        id: id(n),
+        event_id: id(n + 100),
+        now: T0,
+    };
+    let act = |n: u64, actor: &str, target: u64, action| Op::Act {
+        actor: user(actor),
+        id: id(target),
+        action,
+        event_id: id(n + 100),
+        now: T0.plus(MINUTE),
+    };
+    vec![
+        send(1, "ann", "bob", ""),
+        send(2, "ann", "bob", ""),
+        act(3, "ann", 1, withdraw()),
+        send(4, "ann", "cy", "key"),
+        send(5, "ann", "cy", "key"),
+        send(6, "ann", "dee", "key"),
+        act(7, "cy", 4, Action::Accept),
+        act(8, "bob", 9, Action::Ignore),
+    ]
+}
+
+#[test]
+fn a_batch_writes_what_its_operations_write_one_at_a_time() {
+    let one_at_a_time = Harness::new();
+    let policy = small_policy();
+    let single: Vec<_> = mixed_batch()
+        .iter()
+        .map(|op| {
+            let mut outcomes = one_at_a_time
+                .store
+                .write_batch(&policy, std::iter::once(op))
+                .expect("no storage failure");
+            assert_eq!(outcomes.len(), 1);
+            outcomes.pop().unwrap()
+        })
+        .collect();
+
+    let batched = Harness::new();
+    let ops = mixed_batch();
+    let together = batched.store.write_batch(&policy, ops.iter()).expect("no storage failure");
+
+    assert_eq!(format!("{together:?}"), format!("{single:?}"));
+    assert_eq!(snapshot(&batched.store), snapshot(&one_at_a_time.store));
+    check_invariants(&batched.store);
+
+    // Each operation saw the writes of those before it.
+    let refusals: Vec<_> = together
+        .iter()
+        .enumerate()
+        .filter_map(|(i, outcome)| match outcome {
+            Err(Error::Domain(e)) => Some((i, e.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (1, DomainError::AlreadyInvited),
+            (5, DomainError::IdempotencyKeyReused),
+            (7, DomainError::InvitationNotFound)
+        ]
+    );
+    assert!(matches!(
+        together[4],
+        Ok(OpOutcome::Sent(SendOutcome::Replayed(id))) if id == InvitationId::new(T0, 4)
+    ));
+    let kinds: Vec<_> = event_kinds(&batched.store, 0)
+        .into_iter()
+        .map(|(seq, kind, _)| (seq, kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(1, "sent"), (2, "withdrawn"), (3, "sent"), (4, "accepted")],
+        "one contiguous sequence, refusals and replays leave no event"
+    );
+}
+
+#[test]
+fn a_corrupt_record_fails_the_whole_batch_and_writes_nothing() {
+    let h = Harness::new();
+    let policy = small_policy();
+    let ops = mixed_batch();
+    h.store.write_batch(&policy, ops[..1].iter()).unwrap();
+    corrupt_invitation(&h.store, &InvitationId::new(T0, 1));
+    let before = snapshot(&h.store);
+
+    let result = h.store.write_batch(&policy, ops[2..].iter());
+
+    assert!(matches!(result, Err(Error::Store(_))), "got {result:?}");
+    assert_eq!(snapshot(&h.store), before, "not even the operations before the corrupt one");
+}
+
+/// Overwrites an invitation's record with bytes that do not decode.
+pub(crate) fn corrupt_invitation(store: &Store, id: &InvitationId) {
+    store.invitations.insert(id.as_bytes(), &b"\xff\xff not a record"[..]).unwrap();
 }

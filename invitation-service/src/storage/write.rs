@@ -140,29 +140,26 @@ impl Tx<'_> {
         Ok(sequence)
     }
 
-    /// The invitation an idempotency key already stands for, if it was used
-    /// within its window for the same request. A key older than the window
-    /// is forgotten here (the send then records it afresh).
-    fn replay(&self, record_key: &[u8], request: &SendRequest, now: Timestamp) -> TxResult<Option<InvitationId>> {
+    /// What an idempotency key already stands for. Reads only: a key past
+    /// its window is forgotten by the send that records it afresh.
+    fn replay(&self, record_key: &[u8], request: &SendRequest, now: Timestamp) -> TxResult<Replay> {
         let Some(bytes) = self.idempotency.get(record_key)? else {
-            return Ok(None);
+            return Ok(Replay::Fresh);
         };
         let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
         let created = Timestamp::from_millis(record.created_ms);
         if created.plus(IDEMPOTENCY_WINDOW) <= now {
-            self.idempotency_by_age
-                .remove(keys::idempotency_by_age(created, record_key))?;
-            return Ok(None);
+            return Ok(Replay::Stale(created));
         }
         if record.recipient != request.recipient.as_str() || record.message != request.message.as_str() {
-            return abort(DomainError::IdempotencyKeyReused);
+            return Ok(Replay::Reused);
         }
         let id: [u8; 16] = record
             .invitation_id
             .as_slice()
             .try_into()
             .map_err(|_| corrupt(StoreError::Corrupt("idempotency id".into())))?;
-        Ok(Some(InvitationId::from_bytes(id)))
+        Ok(Replay::Same(InvitationId::from_bytes(id)))
     }
 
     /// Takes an open invitation out of the open indexes and its pair, and
@@ -179,6 +176,242 @@ impl Tx<'_> {
         let mut activity = self.activity(&before.sender, now)?;
         activity.record_closed();
         Ok(activity)
+    }
+}
+
+/// What an idempotency key stands for when a send arrives with it.
+enum Replay {
+    /// Never used (or forgotten).
+    Fresh,
+    /// Used for this very request: its invitation.
+    Same(InvitationId),
+    /// Used for a different request within the window.
+    Reused,
+    /// Used before the window; the record made then.
+    Stale(Timestamp),
+}
+
+/// A refusal: the operation wrote nothing, and the rest of its batch goes on.
+type Refusable<T> = TxResult<Result<T, Error>>;
+
+fn refuse<T>(e: impl Into<Error>) -> Refusable<T> {
+    Ok(Err(e.into()))
+}
+
+/// One write, as the writer batches them (see [`Store::write_batch`]).
+#[derive(Debug, Clone)]
+pub enum Op {
+    Send {
+        request: SendRequest,
+        key: Option<IdempotencyKey>,
+        id: InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    },
+    Act {
+        actor: UserId,
+        id: InvitationId,
+        action: Action,
+        event_id: InvitationId,
+        now: Timestamp,
+    },
+    Expire {
+        id: InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    },
+    RemoveConnection {
+        user: UserId,
+        other: UserId,
+    },
+}
+
+/// What one [`Op`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpOutcome {
+    Sent(SendOutcome),
+    Acted(TxOutcome),
+    Expired(Option<Invitation>),
+    ConnectionRemoved,
+}
+
+impl OpOutcome {
+    /// Whether the operation appended an event to the outbox.
+    #[must_use]
+    pub fn appended_event(&self) -> bool {
+        matches!(
+            self,
+            Self::Sent(SendOutcome::Created(_)) | Self::Acted(TxOutcome::Changed(_)) | Self::Expired(Some(_))
+        )
+    }
+}
+
+// Each operation checks every rule before its first write, and reports a
+// broken rule as a refusal (`Ok(Err(_))`), not an abort: a refused operation
+// has written nothing, so the others in its transaction can commit.
+impl Tx<'_> {
+    fn apply(&self, policy: &Policy, op: &Op) -> Refusable<OpOutcome> {
+        Ok(match op {
+            Op::Send {
+                request,
+                key,
+                id,
+                event_id,
+                now,
+            } => self
+                .send(policy, request, key.as_ref(), *id, event_id, *now)?
+                .map(OpOutcome::Sent),
+            Op::Act {
+                actor,
+                id,
+                action,
+                event_id,
+                now,
+            } => self
+                .act(policy, actor, id, action, event_id, *now)?
+                .map(OpOutcome::Acted),
+            Op::Expire { id, event_id, now } => Ok(OpOutcome::Expired(self.expire(id, event_id, *now)?)),
+            Op::RemoveConnection { user, other } => self
+                .remove_connection(user, other)?
+                .map(|()| OpOutcome::ConnectionRemoved),
+        })
+    }
+
+    fn send(
+        &self,
+        policy: &Policy,
+        request: &SendRequest,
+        key: Option<&IdempotencyKey>,
+        id: InvitationId,
+        event_id: &InvitationId,
+        now: Timestamp,
+    ) -> Refusable<SendOutcome> {
+        let idempotency_key = key.map(|k| keys::idempotency(&request.sender, k.as_str()));
+        let mut stale = None;
+        if let Some(record_key) = &idempotency_key {
+            match self.replay(record_key, request, now)? {
+                Replay::Fresh => {}
+                Replay::Same(id) => return Ok(Ok(SendOutcome::Replayed(id))),
+                Replay::Reused => return refuse(DomainError::IdempotencyKeyReused),
+                Replay::Stale(created) => stale = Some(created),
+            }
+        }
+
+        let mut pair = self.pair(&request.sender, &request.recipient)?;
+        let mut activity = self.activity(&request.sender, now)?;
+        if let Err(e) = policy.check_send(request, &pair, &activity, now) {
+            return refuse(e);
+        }
+        let inv = policy.new_invitation(request.clone(), id, now);
+        self.put_invitation(&inv)?;
+        self.sent.insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
+        self.received
+            .insert(keys::user_invitation(&inv.recipient, &inv.id), &[])?;
+        self.open_by_sender
+            .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
+        self.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
+        pair.pending = Some((inv.id, inv.sender.clone()));
+        self.put_pair(&pair)?;
+        activity.record_send(now);
+        self.put_activity(&inv.sender, &activity)?;
+        if let Some(record_key) = &idempotency_key {
+            if let Some(created) = stale {
+                self.idempotency_by_age
+                    .remove(keys::idempotency_by_age(created, record_key))?;
+            }
+            let record = records::IdempotencyRecord {
+                recipient: request.recipient.as_str().to_owned(),
+                message: request.message.as_str().to_owned(),
+                invitation_id: inv.id.as_bytes().to_vec(),
+                created_ms: now.as_millis(),
+            };
+            self.idempotency
+                .insert(record_key.as_slice(), records::encode_idempotency(&record))?;
+            self.idempotency_by_age
+                .insert(keys::idempotency_by_age(now, record_key), &[])?;
+        }
+        self.append_event(&inv, &EventKind::Sent, event_id, now)?;
+        Ok(Ok(SendOutcome::Created(inv)))
+    }
+
+    fn act(
+        &self,
+        policy: &Policy,
+        actor: &UserId,
+        id: &InvitationId,
+        action: &Action,
+        event_id: &InvitationId,
+        now: Timestamp,
+    ) -> Refusable<TxOutcome> {
+        let Some(before) = self.invitation(id)? else {
+            return refuse(DomainError::InvitationNotFound);
+        };
+        let (after, event) = match before.apply(actor, action, now) {
+            Ok(Transition::Changed { invitation, event }) => (invitation, event),
+            Ok(Transition::Unchanged) => return Ok(Ok(TxOutcome::Unchanged(before))),
+            Err(e) => return refuse(e),
+        };
+        if matches!(after.state, State::Pending | State::Expired) {
+            return abort(StoreError::Corrupt(format!("no action leads to {}", after.state)));
+        }
+        self.put_invitation(&after)?;
+        let mut pair = self.pair(&before.sender, &before.recipient)?;
+        match after.state {
+            State::Ignored => {
+                self.received
+                    .remove(keys::user_invitation(&before.recipient, &before.id))?;
+            }
+            State::Withdrawn => {
+                let mut activity = self.close(&before, &mut pair, now)?;
+                activity.record_withdrawal(now);
+                self.put_activity(&before.sender, &activity)?;
+                pair.start_cooldown(&before.sender, now.plus(policy.reinvite_cooldown));
+            }
+            State::Accepted => {
+                let activity = self.close(&before, &mut pair, now)?;
+                self.put_activity(&before.sender, &activity)?;
+                pair.connected_at = Some(now);
+                // Connecting settles any earlier withdrawal between them:
+                // after a later removal, either may invite afresh.
+                pair.cooldown_low_to_high = None;
+                pair.cooldown_high_to_low = None;
+                self.connections
+                    .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
+                self.connections
+                    .insert(keys::connection(&before.recipient, now, &before.sender), &[])?;
+            }
+            State::Pending | State::Expired => unreachable!("checked before the first write"),
+        }
+        self.put_pair(&pair)?;
+        self.append_event(&after, &event, event_id, now)?;
+        Ok(Ok(TxOutcome::Changed(after)))
+    }
+
+    fn expire(&self, id: &InvitationId, event_id: &InvitationId, now: Timestamp) -> TxResult<Option<Invitation>> {
+        let Some(before) = self.invitation(id)? else {
+            return Ok(None);
+        };
+        let Some(after) = before.expire(now) else {
+            return Ok(None);
+        };
+        self.put_invitation(&after)?;
+        let mut pair = self.pair(&before.sender, &before.recipient)?;
+        let activity = self.close(&before, &mut pair, now)?;
+        self.put_activity(&before.sender, &activity)?;
+        self.put_pair(&pair)?;
+        self.append_event(&after, &EventKind::Expired, event_id, now)?;
+        Ok(Some(after))
+    }
+
+    fn remove_connection(&self, user: &UserId, other: &UserId) -> Refusable<()> {
+        let mut pair = self.pair(user, other)?;
+        let Some(at) = pair.connected_at.take() else {
+            return refuse(DomainError::NotConnected);
+        };
+        self.connections.remove(keys::connection(user, at, other))?;
+        self.connections.remove(keys::connection(other, at, user))?;
+        self.put_pair(&pair)?;
+        Ok(Ok(()))
     }
 }
 
@@ -231,8 +464,25 @@ impl Store {
         ))
     }
 
+    /// Applies `ops` in order in one transaction, each seeing the writes of
+    /// those before it, and returns each one's outcome: a refused operation
+    /// (a broken rule) wrote nothing and does not stop the others. Not
+    /// flushed.
+    ///
+    /// # Errors
+    ///
+    /// A storage failure or a corrupt record, in any operation: then nothing
+    /// of the batch was written.
+    pub fn write_batch<'a>(
+        &self,
+        policy: &Policy,
+        ops: impl Iterator<Item = &'a Op> + Clone,
+    ) -> Result<Vec<Result<OpOutcome, Error>>, Error> {
+        self.transact(|tx| ops.clone().map(|op| tx.apply(policy, op)).collect())
+    }
+
     /// Sends an invitation if every rule allows it, or replays the first
-    /// result of a repeated idempotency key.
+    /// result of a repeated idempotency key. Not flushed.
     ///
     /// # Errors
     ///
@@ -246,49 +496,10 @@ impl Store {
         event_id: InvitationId,
         now: Timestamp,
     ) -> Result<SendOutcome, Error> {
-        self.transact(|tx| {
-            let idempotency_key = key.map(|k| keys::idempotency(&request.sender, k.as_str()));
-            if let Some(record_key) = &idempotency_key
-                && let Some(id) = tx.replay(record_key, request, now)?
-            {
-                return Ok(SendOutcome::Replayed(id));
-            }
-
-            let mut pair = tx.pair(&request.sender, &request.recipient)?;
-            let mut activity = tx.activity(&request.sender, now)?;
-            if let Err(e) = policy.check_send(request, &pair, &activity, now) {
-                return abort(e);
-            }
-            let inv = policy.new_invitation(request.clone(), id, now);
-            tx.put_invitation(&inv)?;
-            tx.sent.insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
-            tx.received
-                .insert(keys::user_invitation(&inv.recipient, &inv.id), &[])?;
-            tx.open_by_sender
-                .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
-            tx.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
-            pair.pending = Some((inv.id, inv.sender.clone()));
-            tx.put_pair(&pair)?;
-            activity.record_send(now);
-            tx.put_activity(&inv.sender, &activity)?;
-            if let Some(record_key) = &idempotency_key {
-                let record = records::IdempotencyRecord {
-                    recipient: request.recipient.as_str().to_owned(),
-                    message: request.message.as_str().to_owned(),
-                    invitation_id: inv.id.as_bytes().to_vec(),
-                    created_ms: now.as_millis(),
-                };
-                tx.idempotency
-                    .insert(record_key.as_slice(), records::encode_idempotency(&record))?;
-                tx.idempotency_by_age
-                    .insert(keys::idempotency_by_age(now, record_key), &[])?;
-            }
-            tx.append_event(&inv, &EventKind::Sent, &event_id, now)?;
-            Ok(SendOutcome::Created(inv))
-        })
+        self.transact(|tx| tx.send(policy, request, key, id, &event_id, now))?
     }
 
-    /// Withdraws, accepts or ignores an invitation for `actor`.
+    /// Withdraws, accepts or ignores an invitation for `actor`. Not flushed.
     ///
     /// # Errors
     ///
@@ -303,53 +514,11 @@ impl Store {
         event_id: InvitationId,
         now: Timestamp,
     ) -> Result<TxOutcome, Error> {
-        self.transact(|tx| {
-            let Some(before) = tx.invitation(id)? else {
-                return abort(DomainError::InvitationNotFound);
-            };
-            let (after, event) = match before.apply(actor, action, now) {
-                Ok(Transition::Changed { invitation, event }) => (invitation, event),
-                Ok(Transition::Unchanged) => return Ok(TxOutcome::Unchanged(before)),
-                Err(e) => return abort(e),
-            };
-            tx.put_invitation(&after)?;
-            let mut pair = tx.pair(&before.sender, &before.recipient)?;
-            match after.state {
-                State::Ignored => {
-                    tx.received
-                        .remove(keys::user_invitation(&before.recipient, &before.id))?;
-                }
-                State::Withdrawn => {
-                    let mut activity = tx.close(&before, &mut pair, now)?;
-                    activity.record_withdrawal(now);
-                    tx.put_activity(&before.sender, &activity)?;
-                    pair.start_cooldown(&before.sender, now.plus(policy.reinvite_cooldown));
-                }
-                State::Accepted => {
-                    let activity = tx.close(&before, &mut pair, now)?;
-                    tx.put_activity(&before.sender, &activity)?;
-                    pair.connected_at = Some(now);
-                    // Connecting settles any earlier withdrawal between them:
-                    // after a later removal, either may invite afresh.
-                    pair.cooldown_low_to_high = None;
-                    pair.cooldown_high_to_low = None;
-                    tx.connections
-                        .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
-                    tx.connections
-                        .insert(keys::connection(&before.recipient, now, &before.sender), &[])?;
-                }
-                State::Pending | State::Expired => {
-                    return abort(StoreError::Corrupt(format!("no action leads to {}", after.state)));
-                }
-            }
-            tx.put_pair(&pair)?;
-            tx.append_event(&after, &event, &event_id, now)?;
-            Ok(TxOutcome::Changed(after))
-        })
+        self.transact(|tx| tx.act(policy, actor, id, action, &event_id, now))?
     }
 
     /// Expires one invitation if it is still open and due; `None` when
-    /// there was nothing to do.
+    /// there was nothing to do. Not flushed.
     ///
     /// # Errors
     ///
@@ -360,39 +529,17 @@ impl Store {
         event_id: InvitationId,
         now: Timestamp,
     ) -> Result<Option<Invitation>, Error> {
-        self.transact(|tx| {
-            let Some(before) = tx.invitation(id)? else {
-                return Ok(None);
-            };
-            let Some(after) = before.expire(now) else {
-                return Ok(None);
-            };
-            tx.put_invitation(&after)?;
-            let mut pair = tx.pair(&before.sender, &before.recipient)?;
-            let activity = tx.close(&before, &mut pair, now)?;
-            tx.put_activity(&before.sender, &activity)?;
-            tx.put_pair(&pair)?;
-            tx.append_event(&after, &EventKind::Expired, &event_id, now)?;
-            Ok(Some(after))
-        })
+        self.transact(|tx| tx.expire(id, &event_id, now))
     }
 
-    /// Removes the connection between `user` and `other`, for both.
+    /// Removes the connection between `user` and `other`, for both. Not
+    /// flushed.
     ///
     /// # Errors
     ///
     /// NotConnected when there is none, or a storage failure.
     pub fn remove_connection(&self, user: &UserId, other: &UserId) -> Result<(), Error> {
-        self.transact(|tx| {
-            let mut pair = tx.pair(user, other)?;
-            let Some(at) = pair.connected_at.take() else {
-                return abort(DomainError::NotConnected);
-            };
-            tx.connections.remove(keys::connection(user, at, other))?;
-            tx.connections.remove(keys::connection(other, at, user))?;
-            tx.put_pair(&pair)?;
-            Ok(())
-        })
+        self.transact(|tx| tx.remove_connection(user, other))?
     }
 
     /// Forgets up to `limit` idempotency records created before `cutoff`.

@@ -1,0 +1,217 @@
+//! The writer: one thread that owns every state change. It takes whatever
+//! operations are waiting, applies them in one sled transaction, flushes
+//! once, and only then answers each caller. Under load a batch holds many
+//! requests, so the transaction's commit, the flush and the thread wake-ups
+//! are shared by all of them; when idle, a request is a batch of one.
+
+use std::{sync::Arc, thread};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::{
+    domain::Policy,
+    error::Error,
+    storage::{Op, OpOutcome, Store},
+};
+
+/// Most operations applied in one transaction. Bounds the transaction's
+/// size and the wait of the first request in it.
+pub(crate) const MAX_BATCH: usize = 128;
+
+/// Requests waiting for the writer; a full queue makes callers wait.
+const QUEUE: usize = 4096;
+
+type Reply = oneshot::Sender<Result<OpOutcome, Error>>;
+
+/// A handle to the writer thread. The thread ends once every handle is
+/// dropped and the queue is drained.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<(Op, Reply)>,
+}
+
+impl Writer {
+    /// Starts the writer thread. `outbox_written` is notified after each
+    /// flushed batch that appended events.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be spawned.
+    pub(crate) fn start(store: Store, policy: Arc<Policy>, outbox_written: Arc<Notify>) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || run(&store, &policy, &outbox_written, queue))?;
+        Ok(Self { jobs })
+    }
+
+    /// Applies `op` and returns once it is on disk.
+    ///
+    /// # Errors
+    ///
+    /// The rule the operation breaks, or an internal failure.
+    pub(crate) async fn write(&self, op: Op) -> Result<OpOutcome, Error> {
+        self.enqueue(op).await?.await.map_err(|_| stopped())?
+    }
+
+    /// Applies every operation of `ops` (queued together, so they share
+    /// batches) and returns once all are on disk, with each one's outcome.
+    ///
+    /// # Errors
+    ///
+    /// When the writer has stopped.
+    pub(crate) async fn write_all(&self, ops: Vec<Op>) -> Result<Vec<Result<OpOutcome, Error>>, Error> {
+        let mut pending = Vec::new();
+        for op in ops {
+            pending.push(self.enqueue(op).await?);
+        }
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for outcome in pending {
+            outcomes.push(outcome.await.map_err(|_| stopped())?);
+        }
+        Ok(outcomes)
+    }
+
+    async fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<OpOutcome, Error>>, Error> {
+        let (reply, outcome) = oneshot::channel();
+        self.jobs.send((op, reply)).await.map_err(|_| stopped())?;
+        Ok(outcome)
+    }
+}
+
+fn stopped() -> Error {
+    Error::Task("the writer has stopped".into())
+}
+
+fn run(store: &Store, policy: &Policy, outbox_written: &Notify, mut queue: mpsc::Receiver<(Op, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = apply(store, policy, &batch);
+        match store.db().flush() {
+            Ok(_) => {
+                if outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event)) {
+                    outbox_written.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush failed");
+                for outcome in &mut outcomes {
+                    *outcome = Err(Error::Flush(e.to_string()));
+                }
+            }
+        }
+        tracing::trace!(operations = batch.len(), "batch written");
+        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone (a cancelled request); the write stands.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// One transaction for the batch; if it fails as a whole (a storage error or
+/// a corrupt record in one operation), each operation alone, so that only
+/// the culprit fails.
+fn apply(store: &Store, policy: &Policy, batch: &[(Op, Reply)]) -> Vec<Result<OpOutcome, Error>> {
+    let ops = batch.iter().map(|(op, _)| op);
+    match store.write_batch(policy, ops.clone()) {
+        Ok(outcomes) => outcomes,
+        Err(e) if batch.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(error = %e, operations = batch.len(), "batch failed; retrying each operation alone");
+            ops.map(|op| {
+                store
+                    .write_batch(policy, std::iter::once(op))
+                    .and_then(|mut outcomes| outcomes.pop().unwrap_or_else(|| Err(Error::Task("empty batch".into()))))
+            })
+            .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        domain::{Action, InvitationId, Note, SendRequest, Timestamp, UserId},
+        storage::{SendOutcome, TxOutcome, tests::corrupt_invitation},
+    };
+
+    const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn send(n: u64, to: &str) -> Op {
+        Op::Send {
+            request: SendRequest {
+                sender: UserId::parse("user", "ann").unwrap(),
+                sender_name: String::new(),
+                recipient: UserId::parse("user", to).unwrap(),
+                message: Note::default(),
+            },
+            key: None,
+            id: InvitationId::new(T0, n),
+            event_id: InvitationId::new(T0, n + 100),
+            now: T0,
+        }
+    }
+
+    fn withdraw(n: u64) -> Op {
+        Op::Act {
+            actor: UserId::parse("user", "ann").unwrap(),
+            id: InvitationId::new(T0, n),
+            action: Action::Withdraw { note: Note::default() },
+            event_id: InvitationId::new(T0, n + 100),
+            now: T0,
+        }
+    }
+
+    fn jobs(ops: Vec<Op>) -> Vec<(Op, Reply)> {
+        ops.into_iter().map(|op| (op, oneshot::channel().0)).collect()
+    }
+
+    #[test]
+    fn only_the_operation_on_a_corrupt_record_fails_when_a_batch_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let policy = Policy::default();
+        assert!(apply(&store, &policy, &jobs(vec![send(1, "bob")]))[0].is_ok());
+        corrupt_invitation(&store, &InvitationId::new(T0, 1));
+
+        let outcomes = apply(&store, &policy, &jobs(vec![send(2, "cy"), withdraw(1), send(3, "dee")]));
+
+        assert!(matches!(outcomes[0], Ok(OpOutcome::Sent(SendOutcome::Created(_)))));
+        assert!(matches!(outcomes[1], Err(Error::Store(_))), "got {:?}", outcomes[1]);
+        assert!(matches!(outcomes[2], Ok(OpOutcome::Sent(SendOutcome::Created(_)))));
+        assert_eq!(store.last_sequence().unwrap(), 3, "two sends after the first");
+    }
+
+    #[tokio::test]
+    async fn answers_after_the_write_and_signals_the_publisher() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox_written = Arc::new(Notify::new());
+        let writer = Writer::start(store.clone(), Arc::new(Policy::default()), Arc::clone(&outbox_written)).unwrap();
+
+        // Queued together, so they share batches; within the weekly limit of 100.
+        let ops = (1..=99).map(|n| send(n, &format!("user{n}"))).chain([withdraw(1), withdraw(1)]);
+        let outcomes = writer.write_all(ops.collect()).await.unwrap();
+
+        assert_eq!(outcomes.len(), 101);
+        for outcome in &outcomes[..99] {
+            assert!(matches!(outcome, Ok(OpOutcome::Sent(SendOutcome::Created(_)))), "{outcome:?}");
+        }
+        assert!(matches!(outcomes[99], Ok(OpOutcome::Acted(TxOutcome::Changed(_)))));
+        assert!(matches!(outcomes[100], Ok(OpOutcome::Acted(TxOutcome::Unchanged(_)))));
+        assert_eq!(store.last_sequence().unwrap(), 100);
+        tokio::time::timeout(Duration::from_secs(5), outbox_written.notified())
+            .await
+            .expect("the publisher is told");
+    }
+}
