@@ -14,6 +14,12 @@ use invitation_service::{
 };
 use service_kit::auth::JwtKeys;
 
+/// mimalloc rather than the system allocator: sled copies and frees B-tree
+/// nodes on every write, and glibc's malloc took a quarter of the CPU of a
+/// write (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {

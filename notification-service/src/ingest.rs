@@ -5,6 +5,8 @@
 //! waiting are applied together, so a backlog costs one flush per group of
 //! batches rather than per event.
 
+use std::collections::HashMap;
+
 use futures::FutureExt as _;
 use proto::{invitations::v1 as ipb, notifications::v1 as pb};
 use tokio_stream::wrappers::ReceiverStream;
@@ -16,10 +18,35 @@ use crate::{
     service::Notifier,
 };
 
-/// Most events applied in one transaction. An event makes at most three
-/// updates for one user, so one transaction stays within a live stream's
-/// buffer (`hub::STREAM_BUFFER`).
-const MAX_EVENTS_PER_APPLY: usize = 128;
+/// Most events applied in one transaction (and one flush).
+const MAX_EVENTS_PER_APPLY: usize = 2048;
+
+/// Most events naming one user (as sender or recipient) in one transaction.
+/// An event makes at most three updates for one user, and a transaction's
+/// updates reach the live streams at once, so this keeps them within a
+/// stream's buffer (`hub::STREAM_BUFFER`).
+const MAX_EVENTS_PER_USER_PER_APPLY: usize = 128;
+
+/// Splits off the longest front of `pending` that one transaction may apply
+/// (see the two bounds above), leaving the rest in `pending`.
+fn next_batch(pending: &mut Vec<Event>) -> Vec<Event> {
+    let mut per_user: HashMap<&str, usize> = HashMap::new();
+    let mut end = 0;
+    for event in pending.iter().take(MAX_EVENTS_PER_APPLY) {
+        let mut fits = true;
+        for user in [event.sender_id.as_str(), event.recipient_id.as_str()] {
+            let count = per_user.entry(user).or_default();
+            *count += 1;
+            fits &= *count <= MAX_EVENTS_PER_USER_PER_APPLY;
+        }
+        if !fits {
+            break;
+        }
+        end += 1;
+    }
+    let rest = pending.split_off(end);
+    std::mem::replace(pending, rest)
+}
 
 #[derive(Debug, Clone)]
 pub struct Ingest {
@@ -152,8 +179,7 @@ async fn run(notifier: Notifier, mut inbound: Streaming<pb::PublishRequest>, out
             }
         }
         while !pending.is_empty() {
-            let rest = pending.split_off(pending.len().min(MAX_EVENTS_PER_APPLY));
-            apply_and_ack(&notifier, &source, std::mem::replace(&mut pending, rest), &out).await?;
+            apply_and_ack(&notifier, &source, next_batch(&mut pending), &out).await?;
         }
     }
 }
@@ -179,5 +205,53 @@ impl pb::event_ingest_server::EventIngest for Ingest {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(sequence: u64, sender: &str, recipient: &str) -> Event {
+        Event {
+            sequence,
+            invitation_id: format!("inv{sequence}"),
+            sender_id: sender.into(),
+            sender_name: String::new(),
+            recipient_id: recipient.into(),
+            message: String::new(),
+            kind: EventKind::Sent,
+            occurred_at: crate::domain::Timestamp::default(),
+        }
+    }
+
+    fn sizes(mut pending: Vec<Event>) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let mut next = 1;
+        while !pending.is_empty() {
+            let batch = next_batch(&mut pending);
+            assert!(!batch.is_empty());
+            for e in &batch {
+                assert_eq!(e.sequence, next, "in order, nothing lost or repeated");
+                next += 1;
+            }
+            sizes.push(batch.len());
+        }
+        sizes
+    }
+
+    #[test]
+    fn batches_hold_at_most_the_bound_of_events_and_of_events_per_user() {
+        let distinct = (1..=5000).map(|i| event(i, &format!("s{i}"), &format!("r{i}"))).collect();
+        assert_eq!(sizes(distinct), vec![2048, 2048, 904]);
+
+        let one_recipient = (1..=300).map(|i| event(i, &format!("s{i}"), "bob")).collect();
+        assert_eq!(sizes(one_recipient), vec![128, 128, 44]);
+
+        // bob as sender counts with bob as recipient.
+        let both_roles = (1..=200)
+            .map(|i| if i % 2 == 0 { event(i, "bob", &format!("r{i}")) } else { event(i, &format!("s{i}"), "bob") })
+            .collect();
+        assert_eq!(sizes(both_roles), vec![128, 72]);
     }
 }

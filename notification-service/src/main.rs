@@ -12,6 +12,12 @@ use notification_service::{
     domain::SystemClock,
 };
 
+/// mimalloc rather than the system allocator: sled copies and frees B-tree
+/// nodes on every write, and glibc's malloc took a quarter of the CPU of a
+/// write (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The health check needs no secret: it only asks the server.
