@@ -4,7 +4,11 @@
 //! requests, so the transaction's commit, the flush and the thread wake-ups
 //! are shared by all of them; when idle, a request is a batch of one.
 
-use std::{sync::Arc, thread};
+use std::{
+    panic::{self, AssertUnwindSafe},
+    sync::Arc,
+    thread,
+};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -16,7 +20,7 @@ use crate::{
 
 /// Most operations applied in one transaction. Bounds the transaction's
 /// size and the wait of the first request in it.
-pub(crate) const MAX_BATCH: usize = 128;
+pub(crate) const MAX_BATCH: usize = 512;
 
 /// Requests waiting for the writer; a full queue makes callers wait.
 const QUEUE: usize = 4096;
@@ -93,7 +97,11 @@ fn run(store: &Store, policy: &Policy, outbox_written: &Notify, mut queue: mpsc:
                 Err(_) => break,
             }
         }
-        let mut outcomes = apply(store, policy, &batch);
+        // A bug that panics fails this batch's requests, not every later one.
+        let mut outcomes = panic::catch_unwind(AssertUnwindSafe(|| apply(store, policy, &batch))).unwrap_or_else(|_| {
+            tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
+            batch.iter().map(|_| Err(Error::Task("the write failed".into()))).collect()
+        });
         match store.db().flush() {
             Ok(_) => {
                 if outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event)) {

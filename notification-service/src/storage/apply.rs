@@ -232,9 +232,19 @@ impl Tx<'_> {
 
     /// Delivers a pending notification now, under the user's current
     /// preferences: a topic turned off (or paused) since drops it, and
-    /// MINIMAL chosen since strips it.
-    fn deliver(&self, user: &str, record: &mut NotificationRecord, now: Timestamp, out: &mut Updates) -> TxResult<()> {
-        self.drop_pending(user, record)?;
+    /// MINIMAL chosen since strips it. `stored`: whether the record (or its
+    /// open-digest entry) was written as pending, and so must be forgotten.
+    fn deliver(
+        &self,
+        user: &str,
+        record: &mut NotificationRecord,
+        stored: bool,
+        now: Timestamp,
+        out: &mut Updates,
+    ) -> TxResult<()> {
+        if stored {
+            self.drop_pending(user, record)?;
+        }
         let topic = record.topic().map_err(corrupt)?;
         let received = topic == Topic::InvitationReceived;
         let preferences = self.preferences(user)?;
@@ -287,11 +297,12 @@ impl Tx<'_> {
         &self,
         user: &str,
         record: &mut NotificationRecord,
+        stored: bool,
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
         if record.due_ms <= now.as_millis() {
-            self.deliver(user, record, now, out)
+            self.deliver(user, record, stored, now, out)
         } else {
             self.due.insert(keys::due(record.due_ms, user, record.number), &[])?;
             self.put_notification(user, record)
@@ -310,7 +321,8 @@ impl Tx<'_> {
         let mut record = self.new_notification(user, topic, false, due)?;
         record.push(item);
         self.index_item(user, &record, item)?;
-        self.deliver_or_schedule(user, &mut record, now, out)
+        // Delivered at once (no undo window), it is never stored as pending.
+        self.deliver_or_schedule(user, &mut record, false, now, out)
     }
 
     fn add_to_digest(
@@ -337,7 +349,7 @@ impl Tx<'_> {
         };
         record.push(item);
         self.index_item(user, &record, item)?;
-        self.deliver_or_schedule(user, &mut record, now, out)
+        self.deliver_or_schedule(user, &mut record, true, now, out)
     }
 
     /// Takes the invitation out of the user's INVITATION_RECEIVED
@@ -550,7 +562,7 @@ impl Store {
             let mut updates = Vec::new();
             tx.due.remove(keys::due(due.due.as_millis(), &due.user, due.number))?;
             if let Some(mut record) = tx.pending_notification(&due.user, due.number)? {
-                tx.deliver(&due.user, &mut record, now, &mut updates)?;
+                tx.deliver(&due.user, &mut record, true, now, &mut updates)?;
             }
             Ok(updates)
         })

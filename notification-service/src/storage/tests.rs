@@ -84,6 +84,8 @@ fn effects_and_the_applied_sequence_survive_a_reopen_together() {
         store.delivery_status("inv-1", "alice", NOW).unwrap(),
         Some((true, None))
     );
+    assert!(store.pending.is_empty(), "delivered at once, never held");
+    assert!(store.due.is_empty(), "nothing left to fire");
 }
 
 #[test]
