@@ -35,8 +35,8 @@ pub enum StartError {
     NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
-    #[error("cannot start the writer thread: {0}")]
-    Writer(std::io::Error),
+    #[error("cannot start: {0}")]
+    Writer(crate::Error),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
 }

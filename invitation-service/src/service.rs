@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
 use crate::{
     domain::{
         Action, Activity, Clock, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest, Timestamp, UserId,
     },
     error::Error,
-    storage::{GroupCommit, Op, OpOutcome, Page, SendOutcome, Store, TxOutcome},
+    storage::{Op, OpOutcome, Page, SendOutcome, Store, TxOutcome},
     writer::Writer,
 };
 
@@ -23,11 +21,8 @@ const EXPIRY_BATCH: usize = 512;
 pub struct Invitations {
     store: Store,
     writer: Writer,
-    commit: GroupCommit,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
-    /// Signalled after each durable commit that appended to the outbox.
-    outbox_written: Arc<Notify>,
 }
 
 /// The caller's etiquette figures.
@@ -46,24 +41,19 @@ fn new_id(now: Timestamp) -> InvitationId {
 }
 
 impl Invitations {
-    /// Starts the writer thread. Must be called inside a tokio runtime (it
-    /// starts the flusher the publisher waits on).
+    /// Starts the writer thread.
     ///
     /// # Errors
     ///
-    /// When the writer thread cannot be spawned.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> std::io::Result<Self> {
-        let commit = GroupCommit::start(store.db().clone());
+    /// When the writer thread cannot be started.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Result<Self, Error> {
         let policy = Arc::new(policy);
-        let outbox_written = Arc::new(Notify::new());
-        let writer = Writer::start(store.clone(), Arc::clone(&policy), Arc::clone(&outbox_written))?;
+        let writer = Writer::start(store.clone(), Arc::clone(&policy))?;
         Ok(Self {
             store,
             writer,
-            commit,
             clock,
             policy,
-            outbox_written,
         })
     }
 
@@ -82,11 +72,15 @@ impl Invitations {
         &self.store
     }
 
-    /// Notified (`notify_one`) once new outbox events are durable; the
-    /// publisher waits on it.
+    /// The last outbox sequence on disk; the publisher sends nothing later.
     #[must_use]
-    pub fn outbox_written(&self) -> &Notify {
-        &self.outbox_written
+    pub fn durable_through(&self) -> u64 {
+        self.writer.durable_through()
+    }
+
+    /// Resolves once new outbox events are durable; the publisher waits on it.
+    pub async fn outbox_written(&self) {
+        self.writer.outbox_written().await;
     }
 
     /// Runs blocking storage work on the blocking pool.
@@ -98,11 +92,6 @@ impl Invitations {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| Error::Task(e.to_string()))?
-    }
-
-    /// Resolves once everything written before the call is on disk.
-    pub(crate) async fn durable(&self) -> Result<(), Error> {
-        self.commit.durable().await.map_err(Error::Flush)
     }
 
     /// # Errors

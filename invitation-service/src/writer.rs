@@ -6,7 +6,10 @@
 
 use std::{
     panic::{self, AssertUnwindSafe},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     thread,
 };
 
@@ -32,21 +35,50 @@ type Reply = oneshot::Sender<Result<OpOutcome, Error>>;
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<(Op, Reply)>,
+    durable: Arc<Durable>,
+}
+
+/// What the writer tells the publisher.
+#[derive(Debug)]
+struct Durable {
+    /// The last outbox sequence known to be on disk.
+    through: AtomicU64,
+    /// Notified after each flushed batch that appended events.
+    written: Notify,
 }
 
 impl Writer {
-    /// Starts the writer thread. `outbox_written` is notified after each
-    /// flushed batch that appended events.
+    /// Starts the writer thread.
     ///
     /// # Errors
     ///
-    /// When the thread cannot be spawned.
-    pub(crate) fn start(store: Store, policy: Arc<Policy>, outbox_written: Arc<Notify>) -> std::io::Result<Self> {
+    /// When the thread cannot be spawned, or the outbox cannot be read.
+    pub(crate) fn start(store: Store, policy: Arc<Policy>) -> Result<Self, Error> {
+        let durable = Arc::new(Durable {
+            // Whatever the folder held when it was opened is on disk.
+            through: AtomicU64::new(store.last_sequence()?),
+            written: Notify::new(),
+        });
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let shared = Arc::clone(&durable);
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&store, &policy, &outbox_written, queue))?;
-        Ok(Self { jobs })
+            .spawn(move || run(&store, &policy, &shared, queue))
+            .map_err(|e| Error::Task(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs, durable })
+    }
+
+    /// The last outbox sequence on disk: the publisher sends nothing later,
+    /// since after a crash that lost them, those sequences would be given to
+    /// other events, which the receiver would drop as already applied.
+    pub(crate) fn durable_through(&self) -> u64 {
+        self.durable.through.load(Ordering::Acquire)
+    }
+
+    /// Resolves after the next flushed batch that appended events (at once
+    /// if one came since the last call: see [`Notify::notify_one`]).
+    pub(crate) async fn outbox_written(&self) {
+        self.durable.written.notified().await;
     }
 
     /// Applies `op` and returns once it is on disk.
@@ -87,7 +119,7 @@ fn stopped() -> Error {
     Error::Task("the writer has stopped".into())
 }
 
-fn run(store: &Store, policy: &Policy, outbox_written: &Notify, mut queue: mpsc::Receiver<(Op, Reply)>) {
+fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Receiver<(Op, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -102,10 +134,15 @@ fn run(store: &Store, policy: &Policy, outbox_written: &Notify, mut queue: mpsc:
             tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
             batch.iter().map(|_| Err(Error::Task("the write failed".into()))).collect()
         });
+        let appended = outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event));
+        // Only this thread appends to the outbox, so what it holds now is
+        // what the flush below makes durable.
+        let last = if appended { store.last_sequence().ok() } else { None };
         match store.db().flush() {
             Ok(_) => {
-                if outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event)) {
-                    outbox_written.notify_one();
+                if let Some(last) = last {
+                    durable.through.fetch_max(last, Ordering::AcqRel);
+                    durable.written.notify_one();
                 }
             }
             Err(e) => {
@@ -204,8 +241,8 @@ mod tests {
     async fn answers_after_the_write_and_signals_the_publisher() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let outbox_written = Arc::new(Notify::new());
-        let writer = Writer::start(store.clone(), Arc::new(Policy::default()), Arc::clone(&outbox_written)).unwrap();
+        let writer = Writer::start(store.clone(), Arc::new(Policy::default())).unwrap();
+        assert_eq!(writer.durable_through(), 0);
 
         // Queued together, so they share batches; within the weekly limit of 100.
         let ops = (1..=99).map(|n| send(n, &format!("user{n}"))).chain([withdraw(1), withdraw(1)]);
@@ -218,7 +255,8 @@ mod tests {
         assert!(matches!(outcomes[99], Ok(OpOutcome::Acted(TxOutcome::Changed(_)))));
         assert!(matches!(outcomes[100], Ok(OpOutcome::Acted(TxOutcome::Unchanged(_)))));
         assert_eq!(store.last_sequence().unwrap(), 100);
-        tokio::time::timeout(Duration::from_secs(5), outbox_written.notified())
+        assert_eq!(writer.durable_through(), 100, "every answered write is durable");
+        tokio::time::timeout(Duration::from_secs(5), writer.outbox_written())
             .await
             .expect("the publisher is told");
     }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use proto::notifications::v1 as pb;
-use service_kit::commit::GroupCommit;
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -24,7 +23,6 @@ const FIRE_BATCH: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Notifier {
     store: Store,
-    commit: GroupCommit,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
@@ -32,13 +30,10 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Must be called inside a tokio runtime (it starts the flusher).
     #[must_use]
     pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        let commit = GroupCommit::start(store.db().clone());
         Self {
             store,
-            commit,
             hub: Arc::new(Hub::default()),
             clock,
             settings: Arc::new(settings),
@@ -71,8 +66,20 @@ impl Notifier {
             .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    async fn durable(&self) -> Result<(), Error> {
-        self.commit.durable().await.map_err(Error::Flush)
+    /// Runs a change on the blocking pool and flushes before returning, so
+    /// an OK means it is on disk. Flushes share: sled writes and syncs once
+    /// for everything written before the first of them, and a flush that
+    /// finds it already done returns at once.
+    async fn durably<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.blocking(move |store| {
+            let value = f(store)?;
+            store.db().flush().map_err(|e| Error::Flush(e.to_string()))?;
+            Ok(value)
+        })
+        .await
     }
 
     /// # Errors
@@ -93,9 +100,8 @@ impl Notifier {
         let now = self.now();
         let settings = Arc::clone(&self.settings);
         let applied = self
-            .blocking(move |store| store.apply_events(&source, &events, &settings, now))
+            .durably(move |store| store.apply_events(&source, &events, &settings, now))
             .await?;
-        self.durable().await?;
         self.hub.publish(&applied.updates);
         Ok(applied.applied_through)
     }
@@ -109,8 +115,9 @@ impl Notifier {
     pub async fn fire_due(&self) -> Result<usize, Error> {
         let _writer = self.writer.lock().await;
         let now = self.now();
+        // With nothing fired, the flush finds nothing to write.
         let updates = self
-            .blocking(move |store| {
+            .durably(move |store| {
                 let mut updates = Vec::new();
                 loop {
                     let due = store.due(now, FIRE_BATCH)?;
@@ -123,10 +130,6 @@ impl Notifier {
                 }
             })
             .await?;
-        if updates.is_empty() {
-            return Ok(0);
-        }
-        self.durable().await?;
         self.hub.publish(&updates);
         Ok(updates.len())
     }
@@ -142,9 +145,8 @@ impl Notifier {
     ///
     /// Internal failures.
     pub async fn set_preferences(&self, user: String, preferences: Preferences) -> Result<(), Error> {
-        self.blocking(move |store| Ok(store.put_preferences(&user, &preferences)?))
-            .await?;
-        self.durable().await
+        self.durably(move |store| Ok(store.put_preferences(&user, &preferences)?))
+            .await
     }
 
     /// # Errors
@@ -165,11 +167,8 @@ impl Notifier {
     ///
     /// Internal failures.
     pub async fn mark_read(&self, user: String, numbers: Option<Vec<u64>>) -> Result<u32, Error> {
-        let unread = self
-            .blocking(move |store| store.mark_read(&user, numbers.as_deref()))
-            .await?;
-        self.durable().await?;
-        Ok(unread)
+        self.durably(move |store| store.mark_read(&user, numbers.as_deref()))
+            .await
     }
 
     /// # Errors

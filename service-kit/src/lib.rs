@@ -1,12 +1,10 @@
 //! What both services share: JWT bearer auth, telemetry, the pieces of server
 //! start-up and shutdown (health, reflection, signals), the `healthcheck`
-//! client, duration parsing for configuration, the clock, and group commit
-//! for sled.
+//! client, duration parsing for configuration, and the clock.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod commit;
 pub mod config;
 pub mod healthcheck;
 pub mod server;

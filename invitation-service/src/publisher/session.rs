@@ -43,10 +43,14 @@ pub(super) async fn publish<T: EventStream>(
     let mut read_more = true;
     loop {
         let in_flight = sent - acked;
-        if read_more && in_flight < MAX_IN_FLIGHT {
-            let room = MAX_IN_FLIGHT - in_flight;
+        // Only durable events leave: after a crash that lost them, their
+        // sequences would be given to other events, which the receiver would
+        // then drop as already applied.
+        let durable = invitations.durable_through();
+        if read_more && in_flight < MAX_IN_FLIGHT && durable > sent {
+            let room = (MAX_IN_FLIGHT - in_flight).min(durable - sent);
             let after = sent;
-            let read = blocking(store, move |s| read(s, after, room)).await?;
+            let read = blocking(store, move |s| read(s, after, room, durable)).await?;
             // A full read means more may be waiting once there is room.
             read_more = read.count == room;
             if let Some(first) = read.first
@@ -59,10 +63,6 @@ pub(super) async fn publish<T: EventStream>(
                 );
             }
             if read.count > 0 {
-                // Only durable events leave: after a crash that lost them,
-                // their sequences would be reused for other events, which the
-                // receiver would then drop as already applied.
-                invitations.durable().await?;
                 for batch in read.batches {
                     let last = batch.last().map_or(sent, |e| e.sequence);
                     stream.send(batch)?;
@@ -82,7 +82,7 @@ pub(super) async fn publish<T: EventStream>(
                     retry.healthy();
                 }
             }
-            () = invitations.outbox_written().notified() => read_more = true,
+            () = invitations.outbox_written() => read_more = true,
             _ = poll.tick() => read_more = true,
         }
     }
@@ -96,10 +96,11 @@ struct Read {
     first: Option<u64>,
 }
 
-/// Up to `limit` events after `after`, in batches of at most
-/// [`MAX_BATCH_EVENTS`] events and [`MAX_BATCH_BYTES`] bytes.
-fn read(store: &Store, after: u64, limit: u64) -> Result<Read, StoreError> {
-    let entries = store.outbox_after(after, usize::try_from(limit).unwrap_or(usize::MAX))?;
+/// Up to `limit` events after `after` and up to `through`, in batches of at
+/// most [`MAX_BATCH_EVENTS`] events and [`MAX_BATCH_BYTES`] bytes.
+fn read(store: &Store, after: u64, limit: u64, through: u64) -> Result<Read, StoreError> {
+    let mut entries = store.outbox_after(after, usize::try_from(limit).unwrap_or(usize::MAX))?;
+    entries.retain(|(sequence, _)| *sequence <= through);
     let mut batches = Vec::new();
     let mut batch: Vec<InvitationEvent> = Vec::new();
     let mut bytes = 0;

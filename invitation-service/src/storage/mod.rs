@@ -16,7 +16,6 @@ use sled::{Db, Tree};
 
 use crate::domain::{Activity, Invitation, InvitationId, Pair, Timestamp, UserId};
 
-pub use service_kit::commit::GroupCommit;
 pub use write::{IDEMPOTENCY_WINDOW, Op, OpOutcome, SendOutcome, TxOutcome};
 
 /// What can go wrong below the domain.
