@@ -590,6 +590,22 @@ mod tests {
         }
 
         #[test]
+        fn the_senders_preferences_matter_only_where_the_kind_says(
+            event in arb_secret_event(),
+            recipient in arb_preferences(),
+            sender in arb_preferences(),
+            settings in arb_settings(),
+        ) {
+            // Storage skips reading the sender's preferences unless asked.
+            if !event.kind.may_notify_sender() {
+                prop_assert_eq!(
+                    decide(&event, &recipient, &sender, NOW, &settings),
+                    decide(&event, &recipient, &Preferences::default(), NOW, &settings)
+                );
+            }
+        }
+
+        #[test]
         fn ignored_and_expired_only_remove(
             kind in prop_oneof![Just(EventKind::Ignored), Just(EventKind::Expired)],
             recipient in arb_preferences(),

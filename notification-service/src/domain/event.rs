@@ -12,6 +12,15 @@ pub enum EventKind {
     Expired,
 }
 
+impl EventKind {
+    /// Whether [`decide`](super::decide) may notify the sender of this
+    /// event, and so needs the sender's preferences: only an acceptance.
+    #[must_use]
+    pub fn may_notify_sender(&self) -> bool {
+        matches!(self, Self::Accepted)
+    }
+}
+
 /// One event from invitation-service's outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

@@ -418,7 +418,11 @@ impl Tx<'_> {
 
     fn apply_event(&self, event: &Event, settings: &Settings, now: Timestamp, out: &mut Updates) -> TxResult<()> {
         let recipient = self.preferences(&event.recipient_id)?;
-        let sender = self.preferences(&event.sender_id)?;
+        let sender = if event.kind.may_notify_sender() {
+            self.preferences(&event.sender_id)?
+        } else {
+            Preferences::default()
+        };
         if event.kind == EventKind::Sent {
             let record = DeliveryRecord {
                 sender: event.sender_id.clone(),
