@@ -110,7 +110,9 @@ impl Invitations {
         match self.writer.write(op).await? {
             OpOutcome::Sent(SendOutcome::Created(inv)) => Ok(inv),
             OpOutcome::Sent(SendOutcome::Replayed(id)) => self.get(&sender, &id),
-            other => Err(unexpected(&other)),
+            other @ (OpOutcome::Acted(_) | OpOutcome::Expired(_) | OpOutcome::ConnectionRemoved) => {
+                Err(unexpected(&other))
+            }
         }
     }
 
@@ -128,7 +130,9 @@ impl Invitations {
         };
         match self.writer.write(op).await? {
             OpOutcome::Acted(TxOutcome::Changed(inv) | TxOutcome::Unchanged(inv)) => Ok(inv),
-            other => Err(unexpected(&other)),
+            other @ (OpOutcome::Sent(_) | OpOutcome::Expired(_) | OpOutcome::ConnectionRemoved) => {
+                Err(unexpected(&other))
+            }
         }
     }
 
@@ -195,7 +199,7 @@ impl Invitations {
     pub async fn remove_connection(&self, user: UserId, other: UserId) -> Result<(), Error> {
         match self.writer.write(Op::RemoveConnection { user, other }).await? {
             OpOutcome::ConnectionRemoved => Ok(()),
-            other => Err(unexpected(&other)),
+            other @ (OpOutcome::Sent(_) | OpOutcome::Acted(_) | OpOutcome::Expired(_)) => Err(unexpected(&other)),
         }
     }
 
@@ -248,12 +252,15 @@ impl Invitations {
                 break;
             }
         }
-        self.blocking(move |store| store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH))
-            .await?;
+        self.blocking(move |store| {
+            store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)
+        })
+        .await?;
         Ok(expired)
     }
 }
 
+/// The writer answered an operation with another's outcome: a bug.
 fn unexpected(outcome: &OpOutcome) -> Error {
     Error::Task(format!("the writer answered {outcome:?}"))
 }

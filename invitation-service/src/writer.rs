@@ -130,10 +130,14 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
             }
         }
         // A bug that panics fails this batch's requests, not every later one.
-        let mut outcomes = panic::catch_unwind(AssertUnwindSafe(|| apply(store, policy, &batch))).unwrap_or_else(|_| {
-            tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
-            batch.iter().map(|_| Err(Error::Task("the write failed".into()))).collect()
-        });
+        let mut outcomes =
+            panic::catch_unwind(AssertUnwindSafe(|| apply(store, policy, &batch))).unwrap_or_else(|_| {
+                tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
+                batch
+                    .iter()
+                    .map(|_| Err(Error::Task("the write failed".into())))
+                    .collect()
+            });
         let appended = outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event));
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable.
@@ -245,12 +249,17 @@ mod tests {
         assert_eq!(writer.durable_through(), 0);
 
         // Queued together, so they share batches; within the weekly limit of 100.
-        let ops = (1..=99).map(|n| send(n, &format!("user{n}"))).chain([withdraw(1), withdraw(1)]);
+        let ops = (1..=99)
+            .map(|n| send(n, &format!("user{n}")))
+            .chain([withdraw(1), withdraw(1)]);
         let outcomes = writer.write_all(ops.collect()).await.unwrap();
 
         assert_eq!(outcomes.len(), 101);
         for outcome in &outcomes[..99] {
-            assert!(matches!(outcome, Ok(OpOutcome::Sent(SendOutcome::Created(_)))), "{outcome:?}");
+            assert!(
+                matches!(outcome, Ok(OpOutcome::Sent(SendOutcome::Created(_)))),
+                "{outcome:?}"
+            );
         }
         assert!(matches!(outcomes[99], Ok(OpOutcome::Acted(TxOutcome::Changed(_)))));
         assert!(matches!(outcomes[100], Ok(OpOutcome::Acted(TxOutcome::Unchanged(_)))));

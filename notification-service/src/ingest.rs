@@ -242,7 +242,9 @@ mod tests {
 
     #[test]
     fn batches_hold_at_most_the_bound_of_events_and_of_events_per_user() {
-        let distinct = (1..=5000).map(|i| event(i, &format!("s{i}"), &format!("r{i}"))).collect();
+        let distinct = (1..=5000)
+            .map(|i| event(i, &format!("s{i}"), &format!("r{i}")))
+            .collect();
         assert_eq!(sizes(distinct), vec![2048, 2048, 904]);
 
         let one_recipient = (1..=300).map(|i| event(i, &format!("s{i}"), "bob")).collect();
@@ -250,7 +252,13 @@ mod tests {
 
         // bob as sender counts with bob as recipient.
         let both_roles = (1..=200)
-            .map(|i| if i % 2 == 0 { event(i, "bob", &format!("r{i}")) } else { event(i, &format!("s{i}"), "bob") })
+            .map(|i| {
+                if i % 2 == 0 {
+                    event(i, "bob", &format!("r{i}"))
+                } else {
+                    event(i, &format!("s{i}"), "bob")
+                }
+            })
             .collect();
         assert_eq!(sizes(both_roles), vec![128, 72]);
     }

@@ -84,8 +84,11 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    verified: Arc<Mutex<HashMap<Box<str>, (Caller, u64)>>>,
+    verified: Arc<Mutex<Verified>>,
 }
+
+/// Tokens accepted so far: the token → its caller and `exp`.
+type Verified = HashMap<Box<str>, (Caller, u64)>;
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,7 +299,11 @@ mod tests {
         let token = keys.mint("alice", None, Duration::from_secs(60), Some("a b"));
         let now = unix_now();
         let first = keys.verify_at(&token, now).unwrap();
-        assert_eq!(keys.verify_at(&token, now).unwrap(), first, "the same caller from memory");
+        assert_eq!(
+            keys.verify_at(&token, now).unwrap(),
+            first,
+            "the same caller from memory"
+        );
 
         // The same claims under another signature are not the remembered bytes.
         let (unsigned, _) = token.rsplit_once('.').unwrap();
@@ -308,7 +315,10 @@ mod tests {
         let (_, exp) = keys.decode(&token).unwrap();
         assert!(keys.verify_at(&token, exp + LEEWAY_SECS).is_ok());
         let status = keys.verify_at(&token, exp + LEEWAY_SECS + 1).unwrap_err();
-        assert_eq!((status.code(), status.message()), (Code::Unauthenticated, "the token has expired"));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unauthenticated, "the token has expired")
+        );
     }
 
     #[test]

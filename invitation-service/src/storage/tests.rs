@@ -1224,7 +1224,10 @@ fn a_batch_writes_what_its_operations_write_one_at_a_time() {
 
     let batched = Harness::new();
     let ops = mixed_batch();
-    let together = batched.store.write_batch(&policy, ops.iter()).expect("no storage failure");
+    let together = batched
+        .store
+        .write_batch(&policy, ops.iter())
+        .expect("no storage failure");
 
     assert_eq!(format!("{together:?}"), format!("{single:?}"));
     assert_eq!(snapshot(&batched.store), snapshot(&one_at_a_time.store));
@@ -1274,10 +1277,17 @@ fn a_corrupt_record_fails_the_whole_batch_and_writes_nothing() {
     let result = h.store.write_batch(&policy, ops[2..].iter());
 
     assert!(matches!(result, Err(Error::Store(_))), "got {result:?}");
-    assert_eq!(snapshot(&h.store), before, "not even the operations before the corrupt one");
+    assert_eq!(
+        snapshot(&h.store),
+        before,
+        "not even the operations before the corrupt one"
+    );
 }
 
 /// Overwrites an invitation's record with bytes that do not decode.
 pub(crate) fn corrupt_invitation(store: &Store, id: &InvitationId) {
-    store.invitations.insert(id.as_bytes(), &b"\xff\xff not a record"[..]).unwrap();
+    store
+        .invitations
+        .insert(id.as_bytes(), &b"\xff\xff not a record"[..])
+        .unwrap();
 }
