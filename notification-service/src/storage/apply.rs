@@ -83,6 +83,15 @@ fn parse_location(value: &[u8]) -> Option<(Location, u64)> {
     Some((at, u64::from_be_bytes(value.get(1..9)?.try_into().ok()?)))
 }
 
+/// The `users` key of the last internal number given to a pending
+/// notification. No user's key is this short: ids are 1 to 128 bytes, and a
+/// user's key starts with that length.
+const PENDING_COUNTER: &[u8] = &[0];
+
+/// The first number the shared counter gives: above any per-user number an
+/// earlier version gave, so pending records from then keep theirs.
+const FIRST_SHARED_PENDING_NUMBER: u64 = 1 << 32;
+
 struct Tx<'a> {
     preferences: &'a TransactionalTree,
     pending: &'a TransactionalTree,
@@ -196,15 +205,21 @@ impl Tx<'_> {
         Ok(cursor)
     }
 
-    fn new_notification(&self, user: &str, topic: Topic, digest: bool, due: Timestamp) -> TxResult<NotificationRecord> {
+    fn new_notification(&self, topic: Topic, digest: bool, due: Timestamp) -> TxResult<NotificationRecord> {
         // An internal number: the public one is given at delivery, so a
         // notification that never goes out leaves no gap in what the user
-        // sees, and the inbox is in delivery order.
-        let mut counters = self.user(user)?;
-        counters.last_pending += 1;
-        self.put_user(user, &counters)?;
+        // sees, and the inbox is in delivery order. One counter serves every
+        // user, so holding a notification writes nothing of the user's own;
+        // within a batch, the counter is one key written once.
+        let number = self
+            .users
+            .get(PENDING_COUNTER)?
+            .and_then(|v| keys::trailing_number(&v))
+            .unwrap_or(FIRST_SHARED_PENDING_NUMBER - 1)
+            + 1;
+        self.users.insert(PENDING_COUNTER, &number.to_be_bytes()[..])?;
         Ok(NotificationRecord {
-            number: counters.last_pending,
+            number,
             topic: u32::from(records::topic_code(topic)),
             items: Vec::new(),
             state: PENDING,
@@ -318,7 +333,7 @@ impl Tx<'_> {
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
-        let mut record = self.new_notification(user, topic, false, due)?;
+        let mut record = self.new_notification(topic, false, due)?;
         record.push(item);
         self.index_item(user, &record, item)?;
         // Delivered at once (no undo window), it is never stored as pending.
@@ -342,7 +357,7 @@ impl Tx<'_> {
         let mut record = match open {
             Some(record) => record,
             None => {
-                let record = self.new_notification(user, topic, true, now.plus(interval))?;
+                let record = self.new_notification(topic, true, now.plus(interval))?;
                 self.open_digests.insert(key, &record.number.to_be_bytes()[..])?;
                 record
             }

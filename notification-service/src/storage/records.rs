@@ -169,7 +169,9 @@ pub(crate) struct UserRecord {
     pub(crate) last_cursor: u64,
     #[prost(uint32, tag = "3")]
     pub(crate) unread: u32,
-    /// Internal numbers of pending notifications (not shown to the user).
+    /// Per-user internal numbers of pending notifications, as earlier
+    /// versions gave them; numbers now come from one counter for all users
+    /// (see `apply::PENDING_COUNTER`). Kept so those records still decode.
     #[prost(uint64, tag = "4")]
     pub(crate) last_pending: u64,
 }

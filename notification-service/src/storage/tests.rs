@@ -187,3 +187,59 @@ fn a_due_notification_fires_once() {
     assert_eq!(inbox.items[0].item_count, 2);
     assert_eq!(store.last_cursor("dan").unwrap(), 1);
 }
+
+#[test]
+fn held_notifications_get_distinct_numbers_beside_those_of_an_earlier_version() {
+    use super::{keys, records};
+    use crate::domain::{Detail, Item, Topic};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_immediate_bob(dir.path());
+    let undo = Duration::from_secs(10);
+    let held = Settings {
+        undo_window: undo,
+        ..SETTINGS
+    };
+    let due_at = NOW.plus(undo);
+    // A notification an earlier version held, numbered per user from 1.
+    let mut old = records::NotificationRecord {
+        number: 1,
+        topic: u32::from(records::topic_code(Topic::InvitationReceived)),
+        items: Vec::new(),
+        state: records::PENDING,
+        due_ms: due_at.as_millis(),
+        delivered_ms: 0,
+        read: false,
+        cursor: 0,
+        digest: false,
+    };
+    old.push(&Item::new("inv-old", Detail::Full, "alice", "Alice", "Hello"));
+    store
+        .pending
+        .insert(keys::user_number("bob", 1), records::encode(&old))
+        .unwrap();
+    store.due.insert(keys::due(old.due_ms, "bob", 1), &[]).unwrap();
+
+    let events = [
+        sent(1, "inv-1", "bob"),
+        sent(2, "inv-2", "bob"),
+        sent(3, "inv-3", "bob"),
+    ];
+    store.apply_events(SOURCE, &events[..2], &held, NOW).unwrap();
+    let store = reopen(store, dir.path());
+    store.apply_events(SOURCE, &events[2..], &held, NOW).unwrap();
+
+    let due = store.due(due_at, 10).unwrap();
+    let mut numbers: Vec<u64> = due.iter().map(|d| d.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 4, "four held notifications, four numbers: {due:?}");
+    for notification in &due {
+        assert_eq!(store.fire(notification, due_at).unwrap().len(), 1);
+    }
+    let inbox = store.inbox_page("bob", false, None, 10).unwrap();
+    let mut ids: Vec<&str> = inbox.items.iter().map(|n| n.invitation_ids[0].as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["inv-1", "inv-2", "inv-3", "inv-old"]);
+    assert!(store.pending.is_empty());
+}
