@@ -17,7 +17,7 @@ use crate::{
 
 use super::{
     Store, StoreError, UPDATES_KEPT, keys,
-    records::{self, DELIVERED, DeliveryRecord, NotificationRecord, PENDING, RETRACTED, UserRecord},
+    records::{self, DELIVERED, DeliveryRecord, Location, NotificationRecord, PENDING, RETRACTED, UserRecord},
 };
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
@@ -56,25 +56,9 @@ pub struct DueNotification {
     pub number: u64,
 }
 
-/// Where `by_invitation` points: at a pending record (internal number) or a
-/// delivered one (public number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Location {
-    Pending,
-    Delivered,
-}
-
-fn location(at: Location, number: u64) -> [u8; 9] {
-    let mut value = [0; 9];
-    value[0] = match at {
-        Location::Pending => 0,
-        Location::Delivered => 1,
-    };
-    value[1..].copy_from_slice(&number.to_be_bytes());
-    value
-}
-
-fn parse_location(value: &[u8]) -> Option<(Location, u64)> {
+/// A value of the `by_invitation` tree, which earlier versions kept:
+/// `[0 pending | 1 delivered][number: u64 big-endian]`.
+fn parse_legacy_location(value: &[u8]) -> Option<(Location, u64)> {
     let at = match value.first()? {
         0 => Location::Pending,
         1 => Location::Delivered,
@@ -100,7 +84,6 @@ struct Tx<'a> {
     unread: &'a TransactionalTree,
     updates: &'a TransactionalTree,
     users: &'a TransactionalTree,
-    by_invitation: &'a TransactionalTree,
     delivery: &'a TransactionalTree,
     open_digests: &'a TransactionalTree,
     due: &'a TransactionalTree,
@@ -233,14 +216,13 @@ impl Tx<'_> {
 
     /// Indexes a new item of an INVITATION_RECEIVED notification, so a
     /// withdrawal finds it and the sender can ask about its delivery.
-    fn index_item(&self, user: &str, record: &NotificationRecord, item: &Item) -> TxResult<()> {
+    fn index_item(&self, record: &NotificationRecord, item: &Item) -> TxResult<()> {
         if record.topic().map_err(corrupt)? == Topic::InvitationReceived {
-            self.by_invitation.insert(
-                keys::invitation_user(&item.invitation_id, user),
-                &location(Location::Pending, record.number)[..],
-            )?;
-            let due = record.due_ms;
-            self.update_delivery(&item.invitation_id, |d| d.deliver_at_ms = due)?;
+            let (due, number) = (record.due_ms, record.number);
+            self.update_delivery(&item.invitation_id, |d| {
+                d.deliver_at_ms = due;
+                d.set_location(Some((Location::Pending, number)));
+            })?;
         }
         Ok(())
     }
@@ -266,8 +248,10 @@ impl Tx<'_> {
         let Some(preference) = preferences.active(topic) else {
             for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
                 if received {
-                    self.by_invitation.remove(keys::invitation_user(&id, user))?;
-                    self.update_delivery(&id, |d| d.deliver_at_ms = 0)?;
+                    self.update_delivery(&id, |d| {
+                        d.deliver_at_ms = 0;
+                        d.set_location(None);
+                    })?;
                 }
             }
             return Ok(());
@@ -286,13 +270,11 @@ impl Tx<'_> {
         self.unread.insert(keys::user_number(user, record.number), &[])?;
         if received {
             for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
-                self.by_invitation.insert(
-                    keys::invitation_user(&id, user),
-                    &location(Location::Delivered, record.number)[..],
-                )?;
+                let number = record.number;
                 self.update_delivery(&id, |d| {
                     d.delivered = true;
                     d.deliver_at_ms = 0;
+                    d.set_location(Some((Location::Delivered, number)));
                 })?;
             }
         }
@@ -335,7 +317,7 @@ impl Tx<'_> {
     ) -> TxResult<()> {
         let mut record = self.new_notification(topic, false, due)?;
         record.push(item);
-        self.index_item(user, &record, item)?;
+        self.index_item(&record, item)?;
         // Delivered at once (no undo window), it is never stored as pending.
         self.deliver_or_schedule(user, &mut record, false, now, out)
     }
@@ -363,23 +345,23 @@ impl Tx<'_> {
             }
         };
         record.push(item);
-        self.index_item(user, &record, item)?;
+        self.index_item(&record, item)?;
         self.deliver_or_schedule(user, &mut record, true, now, out)
     }
 
     /// Takes the invitation out of the user's INVITATION_RECEIVED
     /// notification (see [`Action::Remove`]).
     fn remove(&self, user: &str, invitation_id: &str, retract_delivered: bool, out: &mut Updates) -> TxResult<()> {
-        let index_key = keys::invitation_user(invitation_id, user);
-        let Some(found) = self.by_invitation.get(&index_key)? else {
+        let Some(delivery) = self.delivery_record(invitation_id)? else {
             return Ok(());
         };
-        match parse_location(&found) {
+        let forget = || self.update_delivery(invitation_id, |d| d.set_location(None));
+        match delivery.location().map_err(corrupt)? {
             Some((Location::Pending, number)) => {
                 let Some(mut record) = self.pending_notification(user, number)? else {
                     return Ok(());
                 };
-                self.by_invitation.remove(index_key)?;
+                forget()?;
                 record.remove(invitation_id);
                 if record.items.is_empty() {
                     // Never sent, never to be sent: no trace at all.
@@ -395,7 +377,7 @@ impl Tx<'_> {
                 if record.state != DELIVERED {
                     return Ok(());
                 }
-                self.by_invitation.remove(index_key)?;
+                forget()?;
                 record.remove(invitation_id);
                 if record.items.is_empty() {
                     record.state = RETRACTED;
@@ -426,8 +408,7 @@ impl Tx<'_> {
                 }
                 self.put_notification(user, &record)
             }
-            Some((Location::Delivered, _)) => Ok(()),
-            None => abort(StoreError::Corrupt("by_invitation value".into())),
+            Some((Location::Delivered, _)) | None => Ok(()),
         }
     }
 
@@ -489,7 +470,6 @@ impl Store {
             &self.unread,
             &self.updates,
             &self.users,
-            &self.by_invitation,
             &self.delivery,
             &self.open_digests,
             &self.due,
@@ -504,7 +484,6 @@ impl Store {
                 unread,
                 updates,
                 users,
-                by_invitation,
                 delivery,
                 open_digests,
                 due,
@@ -518,7 +497,6 @@ impl Store {
                     unread,
                     updates,
                     users,
-                    by_invitation,
                     delivery,
                     open_digests,
                     due,
@@ -526,6 +504,49 @@ impl Store {
                 })
             },
         ))
+    }
+
+    /// Moves what earlier versions kept in the `by_invitation` tree into the
+    /// delivery records, where this version keeps it, and empties the tree.
+    /// Returns how many entries moved; run once at open.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures, or an entry that does not parse.
+    pub(crate) fn migrate_by_invitation(&self) -> Result<usize, Error> {
+        const CHUNK: usize = 512;
+        let mut moved = 0;
+        loop {
+            let entries: Vec<_> = self
+                .by_invitation
+                .iter()
+                .take(CHUNK)
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::from)?;
+            if entries.is_empty() {
+                return Ok(moved);
+            }
+            finish(
+                (&self.delivery, &self.by_invitation).transaction(|(delivery, by_invitation)| {
+                    for (key, value) in &entries {
+                        let invitation = keys::split_prefix(key)
+                            .ok_or_else(|| corrupt(StoreError::Corrupt("by_invitation key".into())))?;
+                        let location = parse_legacy_location(value)
+                            .ok_or_else(|| corrupt(StoreError::Corrupt("by_invitation value".into())))?;
+                        let record_key = keys::prefix(invitation);
+                        let mut record: DeliveryRecord = match delivery.get(&record_key)? {
+                            Some(bytes) => records::decode("delivery", &bytes).map_err(corrupt)?,
+                            None => DeliveryRecord::default(),
+                        };
+                        record.set_location(Some(location));
+                        delivery.insert(record_key, records::encode(&record))?;
+                        by_invitation.remove(key)?;
+                    }
+                    Ok(())
+                }),
+            )?;
+            moved += entries.len();
+        }
     }
 
     /// Applies a batch of events from `source` in one transaction with the

@@ -13,6 +13,13 @@ pub(crate) fn prefix(id: &str) -> Vec<u8> {
     key
 }
 
+/// The id at the front of a key that starts with [`prefix`].
+#[must_use]
+pub(crate) fn split_prefix(key: &[u8]) -> Option<&str> {
+    let (&len, rest) = key.split_first()?;
+    std::str::from_utf8(rest.get(..usize::from(len))?).ok()
+}
+
 /// `prefix(user) ++ n`: a user's notifications, inbox and unread entries
 /// (n = notification number) and update log (n = cursor).
 #[must_use]
@@ -37,8 +44,9 @@ pub(crate) fn user_topic(user: &str, topic: u8) -> Vec<u8> {
     key
 }
 
-/// `prefix(invitation) ++ prefix(user)`: the notification that tells `user`
-/// about the invitation.
+/// `prefix(invitation) ++ prefix(user)`: the key of the `by_invitation`
+/// tree of earlier versions (for the test of their migration).
+#[cfg(test)]
 #[must_use]
 pub(crate) fn invitation_user(invitation: &str, user: &str) -> Vec<u8> {
     let mut key = prefix(invitation);

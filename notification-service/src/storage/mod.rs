@@ -45,9 +45,11 @@ pub struct Store {
     updates: Tree,
     /// user → counters.
     users: Tree,
-    /// invitation ++ user → number of the INVITATION_RECEIVED notification.
+    /// Empty: where earlier versions kept (invitation ++ user → location of
+    /// the INVITATION_RECEIVED notification); moved into `delivery` at open.
     by_invitation: Tree,
-    /// invitation → delivery record for its sender.
+    /// invitation → delivery record for its sender, and where the
+    /// recipient's notification of it is.
     delivery: Tree,
     /// user ++ topic → number of the open (undelivered) digest.
     open_digests: Tree,
@@ -70,7 +72,7 @@ impl Store {
     /// When the folder cannot be opened, or another process holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
-        Ok(Self {
+        let store = Self {
             preferences: db.open_tree("preferences")?,
             pending: db.open_tree("pending")?,
             notifications: db.open_tree("notifications")?,
@@ -84,7 +86,16 @@ impl Store {
             due: db.open_tree("due")?,
             applied: db.open_tree("applied")?,
             db,
-        })
+        };
+        let moved = store.migrate_by_invitation().map_err(|e| match e {
+            crate::error::Error::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+        if moved > 0 {
+            store.db.flush()?;
+            tracing::info!(moved, "moved notification locations into the delivery records");
+        }
+        Ok(store)
     }
 
     #[must_use]

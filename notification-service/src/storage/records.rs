@@ -191,9 +191,42 @@ pub(crate) struct DeliveryRecord {
     /// as if delivery happened on schedule.
     #[prost(bool, tag = "4")]
     pub(crate) masked: bool,
+    /// Where the recipient's INVITATION_RECEIVED notification of this
+    /// invitation is: 0 nowhere, 1 held (`notification_number` is internal),
+    /// 2 delivered (the public number). See [`Location`].
+    #[prost(uint32, tag = "5")]
+    pub(crate) notification_at: u32,
+    #[prost(uint64, tag = "6")]
+    pub(crate) notification_number: u64,
+}
+
+/// Where a notification of an invitation is: held (by its internal number)
+/// or delivered (by its public number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Location {
+    Pending,
+    Delivered,
 }
 
 impl DeliveryRecord {
+    /// Where the recipient's notification of the invitation is, if anywhere.
+    pub(crate) fn location(&self) -> Result<Option<(Location, u64)>, StoreError> {
+        match self.notification_at {
+            0 => Ok(None),
+            1 => Ok(Some((Location::Pending, self.notification_number))),
+            2 => Ok(Some((Location::Delivered, self.notification_number))),
+            other => Err(StoreError::Corrupt(format!("delivery record location {other}"))),
+        }
+    }
+
+    pub(crate) fn set_location(&mut self, location: Option<(Location, u64)>) {
+        (self.notification_at, self.notification_number) = match location {
+            None => (0, 0),
+            Some((Location::Pending, number)) => (1, number),
+            Some((Location::Delivered, number)) => (2, number),
+        };
+    }
+
     /// (delivered, deliver_at) as the sender sees them at `now`.
     pub(crate) fn seen_by_sender(&self, now: Timestamp) -> (bool, Option<Timestamp>) {
         let due = (self.deliver_at_ms > 0).then(|| Timestamp::from_millis(self.deliver_at_ms));
@@ -311,6 +344,7 @@ mod tests {
             delivered: false,
             deliver_at_ms: 100,
             masked: true,
+            ..DeliveryRecord::default()
         };
         assert_eq!(
             r.seen_by_sender(Timestamp::from_millis(99)),

@@ -243,3 +243,45 @@ fn held_notifications_get_distinct_numbers_beside_those_of_an_earlier_version() 
     assert_eq!(ids, ["inv-1", "inv-2", "inv-3", "inv-old"]);
     assert!(store.pending.is_empty());
 }
+
+#[test]
+fn a_location_kept_by_an_earlier_version_moves_at_open_and_a_withdrawal_still_finds_it() {
+    use super::{keys, records};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_immediate_bob(dir.path());
+    let undo = Duration::from_secs(10);
+    let held = Settings {
+        undo_window: undo,
+        ..SETTINGS
+    };
+    store
+        .apply_events(SOURCE, &[sent(1, "inv-1", "bob")], &held, NOW)
+        .unwrap();
+    // Put the held notification's location where an earlier version kept it.
+    let due = store.due(NOW.plus(undo), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let record_key = keys::prefix("inv-1");
+    let mut delivery: records::DeliveryRecord =
+        records::decode("delivery", &store.delivery.get(&record_key).unwrap().unwrap()).unwrap();
+    delivery.set_location(None);
+    store.delivery.insert(&record_key, records::encode(&delivery)).unwrap();
+    let mut legacy = vec![0];
+    legacy.extend_from_slice(&due[0].number.to_be_bytes());
+    store
+        .by_invitation
+        .insert(keys::invitation_user("inv-1", "bob"), legacy)
+        .unwrap();
+
+    let store = reopen(store, dir.path());
+    assert!(store.by_invitation.is_empty(), "moved at open");
+    let withdrawn = Event {
+        kind: EventKind::Withdrawn { note: String::new() },
+        ..sent(2, "inv-1", "bob")
+    };
+    store.apply_events(SOURCE, &[withdrawn], &held, NOW).unwrap();
+
+    assert!(store.pending.is_empty(), "the held notification is gone");
+    assert_eq!(store.due(NOW.plus(undo), 10).unwrap(), []);
+    assert!(store.inbox_page("bob", false, None, 10).unwrap().items.is_empty());
+}
