@@ -78,7 +78,6 @@ const FIRST_SHARED_PENDING_NUMBER: u64 = 1 << 32;
 
 struct Tx<'a> {
     preferences: &'a TransactionalTree,
-    pending: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
     inbox: &'a TransactionalTree,
     unread: &'a TransactionalTree,
@@ -112,40 +111,43 @@ impl Tx<'_> {
 
     /// A delivered or retracted notification, by its public number.
     fn notification(&self, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
-        Self::read(self.notifications, user, number)
+        Self::read(self.notifications, &keys::user_number(user, number))
     }
 
-    /// A held notification or undelivered digest, by its internal number.
-    fn pending_notification(&self, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
-        Self::read(self.pending, user, number)
+    /// A held notification or undelivered digest, by its due time and
+    /// internal number.
+    fn pending_notification(&self, user: &str, due_ms: u64, number: u64) -> TxResult<Option<NotificationRecord>> {
+        Self::read(self.due, &keys::due(due_ms, user, number))
     }
 
-    fn read(tree: &TransactionalTree, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
-        match tree.get(keys::user_number(user, number))? {
+    fn read(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<NotificationRecord>> {
+        match tree.get(key)? {
             Some(bytes) => Ok(Some(records::decode("notification", &bytes).map_err(corrupt)?)),
             None => Ok(None),
         }
     }
 
-    /// Stores a record where its state belongs: pending ones under internal
-    /// numbers, delivered ones under public numbers.
+    /// Stores a record where its state belongs: pending ones under their due
+    /// time and internal number (the timers' index is the records
+    /// themselves), delivered ones under their public number.
     fn put_notification(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
-        let tree = if record.state == PENDING {
-            self.pending
+        if record.state == PENDING {
+            self.due
+                .insert(keys::due(record.due_ms, user, record.number), records::encode(record))?;
         } else {
             self.notifications
-        };
-        tree.insert(keys::user_number(user, record.number), records::encode(record))?;
+                .insert(keys::user_number(user, record.number), records::encode(record))?;
+        }
         Ok(())
     }
 
-    /// Forgets a pending record and its due-time and open-digest entries.
+    /// Forgets a pending record and its open-digest entry.
     fn drop_pending(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
-        self.pending.remove(keys::user_number(user, record.number))?;
         self.due.remove(keys::due(record.due_ms, user, record.number))?;
         if record.digest {
             let key = keys::user_topic(user, u8::try_from(record.topic).unwrap_or(0));
-            if self.open_digests.get(&key)?.and_then(|v| keys::trailing_number(&v)) == Some(record.number) {
+            let open = self.open_digests.get(&key)?;
+            if open.as_deref().and_then(keys::due_and_number).map(|(_, number)| number) == Some(record.number) {
                 self.open_digests.remove(key)?;
             }
         }
@@ -301,7 +303,6 @@ impl Tx<'_> {
         if record.due_ms <= now.as_millis() {
             self.deliver(user, record, stored, now, out)
         } else {
-            self.due.insert(keys::due(record.due_ms, user, record.number), &[])?;
             self.put_notification(user, record)
         }
     }
@@ -332,15 +333,16 @@ impl Tx<'_> {
         out: &mut Updates,
     ) -> TxResult<()> {
         let key = keys::user_topic(user, records::topic_code(topic));
-        let open = match self.open_digests.get(&key)?.and_then(|v| keys::trailing_number(&v)) {
-            Some(number) => self.pending_notification(user, number)?,
+        let open = match self.open_digests.get(&key)?.as_deref().and_then(keys::due_and_number) {
+            Some((due_ms, number)) => self.pending_notification(user, due_ms, number)?,
             None => None,
         };
         let mut record = match open {
             Some(record) => record,
             None => {
                 let record = self.new_notification(topic, true, now.plus(interval))?;
-                self.open_digests.insert(key, &record.number.to_be_bytes()[..])?;
+                self.open_digests
+                    .insert(key, &keys::due_number(record.due_ms, record.number)[..])?;
                 record
             }
         };
@@ -358,7 +360,8 @@ impl Tx<'_> {
         let forget = || self.update_delivery(invitation_id, |d| d.set_location(None));
         match delivery.location().map_err(corrupt)? {
             Some((Location::Pending, number)) => {
-                let Some(mut record) = self.pending_notification(user, number)? else {
+                // A held notification is due when its invitations are.
+                let Some(mut record) = self.pending_notification(user, delivery.deliver_at_ms, number)? else {
                     return Ok(());
                 };
                 forget()?;
@@ -464,7 +467,6 @@ impl Store {
     fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, Error> {
         let trees = (
             &self.preferences,
-            &self.pending,
             &self.notifications,
             &self.inbox,
             &self.unread,
@@ -476,22 +478,9 @@ impl Store {
             &self.applied,
         );
         finish(trees.transaction(
-            |(
-                preferences,
-                pending,
-                notifications,
-                inbox,
-                unread,
-                updates,
-                users,
-                delivery,
-                open_digests,
-                due,
-                applied,
-            )| {
+            |(preferences, notifications, inbox, unread, updates, users, delivery, open_digests, due, applied)| {
                 f(&Tx {
                     preferences,
-                    pending,
                     notifications,
                     inbox,
                     unread,
@@ -549,6 +538,72 @@ impl Store {
         }
     }
 
+    /// Moves what earlier versions kept in the `pending` tree (user ++
+    /// number → record, beside an empty entry in `due`) to the `due` tree,
+    /// where this version keeps pending records, and gives each open digest
+    /// entry its record's due time. Returns how many records moved; run once
+    /// at open.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures, or an entry that does not parse.
+    pub(crate) fn migrate_pending(&self) -> Result<usize, Error> {
+        const CHUNK: usize = 512;
+        let legacy_digests: Vec<_> = self
+            .open_digests
+            .iter()
+            .filter(|entry| entry.as_ref().map_or(true, |(_, value)| value.len() == 8))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        for chunk in legacy_digests.chunks(CHUNK) {
+            finish(
+                (&self.pending, &self.open_digests).transaction(|(pending, open_digests)| {
+                    for (key, value) in chunk {
+                        let user = keys::split_prefix(key)
+                            .ok_or_else(|| corrupt(StoreError::Corrupt("open digest key".into())))?;
+                        let number = keys::trailing_number(value)
+                            .ok_or_else(|| corrupt(StoreError::Corrupt("open digest value".into())))?;
+                        match pending.get(keys::user_number(user, number))? {
+                            Some(bytes) => {
+                                let record: NotificationRecord =
+                                    records::decode("notification", &bytes).map_err(corrupt)?;
+                                open_digests.insert(key, &keys::due_number(record.due_ms, number)[..])?;
+                            }
+                            None => {
+                                open_digests.remove(key)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                }),
+            )?;
+        }
+        let mut moved = 0;
+        loop {
+            let entries: Vec<_> = self
+                .pending
+                .iter()
+                .take(CHUNK)
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::from)?;
+            if entries.is_empty() {
+                return Ok(moved);
+            }
+            finish((&self.pending, &self.due).transaction(|(pending, due)| {
+                for (key, value) in &entries {
+                    let (user, number) = keys::split_prefix(key)
+                        .zip(keys::trailing_number(key))
+                        .ok_or_else(|| corrupt(StoreError::Corrupt("pending key".into())))?;
+                    let record: NotificationRecord = records::decode("notification", value).map_err(corrupt)?;
+                    due.insert(keys::due(record.due_ms, user, number), value.clone())?;
+                    pending.remove(key)?;
+                }
+                Ok(())
+            }))?;
+            moved += entries.len();
+        }
+    }
+
     /// Applies a batch of events from `source` in one transaction with the
     /// new applied sequence. Events at or below the applied sequence are
     /// duplicates and skipped.
@@ -600,8 +655,7 @@ impl Store {
     pub fn fire(&self, due: &DueNotification, now: Timestamp) -> Result<Updates, Error> {
         self.transact(|tx| {
             let mut updates = Vec::new();
-            tx.due.remove(keys::due(due.due.as_millis(), &due.user, due.number))?;
-            if let Some(mut record) = tx.pending_notification(&due.user, due.number)? {
+            if let Some(mut record) = tx.pending_notification(&due.user, due.due.as_millis(), due.number)? {
                 tx.deliver(&due.user, &mut record, true, now, &mut updates)?;
             }
             Ok(updates)

@@ -62,6 +62,26 @@ pub(crate) fn due(due_ms: u64, user: &str, number: u64) -> Vec<u8> {
     key
 }
 
+/// `due ms ++ number`: an open digest's value, enough to find its record.
+#[must_use]
+pub(crate) fn due_number(due_ms: u64, number: u64) -> [u8; 16] {
+    let mut value = [0; 16];
+    value[..8].copy_from_slice(&due_ms.to_be_bytes());
+    value[8..].copy_from_slice(&number.to_be_bytes());
+    value
+}
+
+/// The parts of a [`due_number`] value.
+#[must_use]
+pub(crate) fn due_and_number(value: &[u8]) -> Option<(u64, u64)> {
+    let value: &[u8; 16] = value.try_into().ok()?;
+    let (due, number) = value.split_at(8);
+    Some((
+        u64::from_be_bytes(due.try_into().ok()?),
+        u64::from_be_bytes(number.try_into().ok()?),
+    ))
+}
+
 /// Splits a [`due`] key into (due ms, user, notification number).
 #[must_use]
 pub(crate) fn split_due(key: &[u8]) -> Option<(u64, String, u64)> {

@@ -33,7 +33,8 @@ pub struct Store {
     db: Db,
     /// user → preferences.
     preferences: Tree,
-    /// user ++ internal number → held notification or undelivered digest.
+    /// Empty: where earlier versions kept held notifications and undelivered
+    /// digests (user ++ internal number → record); moved into `due` at open.
     pending: Tree,
     /// user ++ public number → delivered or retracted notification.
     notifications: Tree,
@@ -51,9 +52,10 @@ pub struct Store {
     /// invitation → delivery record for its sender, and where the
     /// recipient's notification of it is.
     delivery: Tree,
-    /// user ++ topic → number of the open (undelivered) digest.
+    /// user ++ topic → due ++ internal number of the open (undelivered) digest.
     open_digests: Tree,
-    /// due ++ user ++ number → (): pending notifications by due time.
+    /// due ++ user ++ internal number → held notification or undelivered
+    /// digest: pending records by due time, which the timers scan.
     due: Tree,
     /// source → last applied event sequence.
     applied: Tree,
@@ -87,13 +89,23 @@ impl Store {
             applied: db.open_tree("applied")?,
             db,
         };
-        let moved = store.migrate_by_invitation().map_err(|e| match e {
-            crate::error::Error::Store(e) => e,
-            other => StoreError::Corrupt(other.to_string()),
-        })?;
-        if moved > 0 {
+        // The migrations fail only with storage errors; any other is a bug.
+        let as_store_error = |e| {
+            if let crate::error::Error::Store(e) = e {
+                e
+            } else {
+                StoreError::Corrupt(e.to_string())
+            }
+        };
+        let locations = store.migrate_by_invitation().map_err(as_store_error)?;
+        let pending = store.migrate_pending().map_err(as_store_error)?;
+        if locations + pending > 0 {
             store.db.flush()?;
-            tracing::info!(moved, "moved notification locations into the delivery records");
+            tracing::info!(
+                locations,
+                pending,
+                "moved records of an earlier version to where this one keeps them"
+            );
         }
         Ok(store)
     }

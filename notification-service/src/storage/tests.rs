@@ -189,7 +189,7 @@ fn a_due_notification_fires_once() {
 }
 
 #[test]
-fn held_notifications_get_distinct_numbers_beside_those_of_an_earlier_version() {
+fn held_notifications_and_digests_of_an_earlier_version_carry_on_beside_new_ones() {
     use super::{keys, records};
     use crate::domain::{Detail, Item, Topic};
 
@@ -219,15 +219,48 @@ fn held_notifications_get_distinct_numbers_beside_those_of_an_earlier_version() 
         .insert(keys::user_number("bob", 1), records::encode(&old))
         .unwrap();
     store.due.insert(keys::due(old.due_ms, "bob", 1), &[]).unwrap();
+    // ... and an open digest of the same kind for dan.
+    let mut digest = records::NotificationRecord {
+        digest: true,
+        due_ms: NOW.plus(INTERVAL).as_millis(),
+        items: Vec::new(),
+        ..old.clone()
+    };
+    digest.push(&Item::new("inv-digest", Detail::Full, "alice", "Alice", "Hello"));
+    store
+        .pending
+        .insert(keys::user_number("dan", 1), records::encode(&digest))
+        .unwrap();
+    store.due.insert(keys::due(digest.due_ms, "dan", 1), &[]).unwrap();
+    let topic = records::topic_code(Topic::InvitationReceived);
+    store
+        .open_digests
+        .insert(keys::user_topic("dan", topic), &1u64.to_be_bytes()[..])
+        .unwrap();
 
+    // Opened by this version, which keeps pending records elsewhere.
+    let store = reopen(store, dir.path());
     let events = [
         sent(1, "inv-1", "bob"),
         sent(2, "inv-2", "bob"),
         sent(3, "inv-3", "bob"),
+        sent(4, "inv-4", "dan"),
     ];
     store.apply_events(SOURCE, &events[..2], &held, NOW).unwrap();
     let store = reopen(store, dir.path());
     store.apply_events(SOURCE, &events[2..], &held, NOW).unwrap();
+
+    // dan's new invitation joined the open digest of the earlier version.
+    let digest_due = NOW.plus(INTERVAL);
+    let due = store.due(digest_due, 10).unwrap();
+    let dans: Vec<_> = due.iter().filter(|d| d.user == "dan").collect();
+    assert_eq!(dans.len(), 1, "{due:?}");
+    assert_eq!(store.fire(dans[0], digest_due).unwrap().len(), 1);
+    let inbox = store.inbox_page("dan", false, None, 10).unwrap();
+    assert_eq!(inbox.items.len(), 1);
+    let mut ids = inbox.items[0].invitation_ids.clone();
+    ids.sort_unstable();
+    assert_eq!(ids, ["inv-4", "inv-digest"]);
 
     let due = store.due(due_at, 10).unwrap();
     let mut numbers: Vec<u64> = due.iter().map(|d| d.number).collect();
