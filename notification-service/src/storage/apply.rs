@@ -122,6 +122,8 @@ impl Tx<'_> {
 
     fn read(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<NotificationRecord>> {
         match tree.get(key)? {
+            // A due-time entry of an earlier version whose record is gone.
+            Some(bytes) if bytes.is_empty() => Ok(None),
             Some(bytes) => Ok(Some(records::decode("notification", &bytes).map_err(corrupt)?)),
             None => Ok(None),
         }
@@ -497,7 +499,8 @@ impl Store {
 
     /// Moves what earlier versions kept in the `by_invitation` tree into the
     /// delivery records, where this version keeps it, and empties the tree.
-    /// Returns how many entries moved; run once at open.
+    /// Returns how many entries moved. Run at every open: after the first,
+    /// it looks at one empty tree.
     ///
     /// # Errors
     ///
@@ -541,14 +544,20 @@ impl Store {
     /// Moves what earlier versions kept in the `pending` tree (user ++
     /// number → record, beside an empty entry in `due`) to the `due` tree,
     /// where this version keeps pending records, and gives each open digest
-    /// entry its record's due time. Returns how many records moved; run once
-    /// at open.
+    /// entry its record's due time. Returns how many records moved. Run at
+    /// every open; it scans only where an earlier version's records are, so
+    /// after the first open it looks at one empty tree.
     ///
     /// # Errors
     ///
     /// Storage failures, or an entry that does not parse.
     pub(crate) fn migrate_pending(&self) -> Result<usize, Error> {
         const CHUNK: usize = 512;
+        // Only a folder with pending records of an earlier version can have
+        // its open digests; otherwise this costs one look at an empty tree.
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
         let legacy_digests: Vec<_> = self
             .open_digests
             .iter()
@@ -655,8 +664,11 @@ impl Store {
     pub fn fire(&self, due: &DueNotification, now: Timestamp) -> Result<Updates, Error> {
         self.transact(|tx| {
             let mut updates = Vec::new();
-            if let Some(mut record) = tx.pending_notification(&due.user, due.due.as_millis(), due.number)? {
-                tx.deliver(&due.user, &mut record, true, now, &mut updates)?;
+            match tx.pending_notification(&due.user, due.due.as_millis(), due.number)? {
+                Some(mut record) => tx.deliver(&due.user, &mut record, true, now, &mut updates)?,
+                None => {
+                    tx.due.remove(keys::due(due.due.as_millis(), &due.user, due.number))?;
+                }
             }
             Ok(updates)
         })

@@ -238,6 +238,9 @@ fn held_notifications_and_digests_of_an_earlier_version_carry_on_beside_new_ones
         .insert(keys::user_topic("dan", topic), &1u64.to_be_bytes()[..])
         .unwrap();
 
+    // ... and a due-time entry whose record is gone, for eve.
+    store.due.insert(keys::due(old.due_ms, "eve", 7), &[]).unwrap();
+
     // Opened by this version, which keeps pending records elsewhere.
     let store = reopen(store, dir.path());
     let events = [
@@ -263,13 +266,17 @@ fn held_notifications_and_digests_of_an_earlier_version_carry_on_beside_new_ones
     assert_eq!(ids, ["inv-4", "inv-digest"]);
 
     let due = store.due(due_at, 10).unwrap();
-    let mut numbers: Vec<u64> = due.iter().map(|d| d.number).collect();
+    let (eves, bobs): (Vec<_>, Vec<_>) = due.iter().partition(|d| d.user == "eve");
+    let mut numbers: Vec<u64> = bobs.iter().map(|d| d.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
     assert_eq!(numbers.len(), 4, "four held notifications, four numbers: {due:?}");
-    for notification in &due {
+    for notification in bobs {
         assert_eq!(store.fire(notification, due_at).unwrap().len(), 1);
     }
+    assert_eq!(eves.len(), 1);
+    assert_eq!(store.fire(eves[0], due_at).unwrap(), [], "nothing to deliver");
+    assert_eq!(store.due(due_at, 10).unwrap(), [], "and nothing left to fire");
     let inbox = store.inbox_page("bob", false, None, 10).unwrap();
     let mut ids: Vec<&str> = inbox.items.iter().map(|n| n.invitation_ids[0].as_str()).collect();
     ids.sort_unstable();
