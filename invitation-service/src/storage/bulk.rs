@@ -58,10 +58,10 @@ impl Store {
             }
             pair.pending = Some((inv.id, inv.sender.clone()));
             batches.pairs.insert(pair_key, records::encode_pair(&pair));
-            batches
-                .invitations
-                .insert(&inv.id.as_bytes()[..], records::encode_invitation(&inv));
-            batches.sent.insert(keys::user_invitation(&inv.sender, &inv.id), &[]);
+            // The record, and its copy in the sender's index (see write.rs).
+            let record = sled::IVec::from(records::encode_invitation(&inv));
+            batches.invitations.insert(&inv.id.as_bytes()[..], record.clone());
+            batches.sent.insert(keys::user_invitation(&inv.sender, &inv.id), record);
             batches
                 .received
                 .insert(keys::user_invitation(&inv.recipient, &inv.id), &[]);

@@ -153,7 +153,18 @@ impl Store {
     ///
     /// Storage or decoding failures.
     pub fn sent_page(&self, user: &UserId, after: Option<&[u8]>, limit: usize) -> Result<Page<Invitation>, StoreError> {
-        self.invitation_page(&self.sent, user, after, limit)
+        // The index holds a copy of each record: one range scan, no lookups.
+        let page = reverse_page(&self.sent, &keys::user_prefix(user), after, limit)?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for (suffix, value) in &page.items {
+            if value.is_empty() {
+                // An entry written before the index held copies.
+                items.push(self.indexed_invitation(suffix)?);
+            } else {
+                items.push(records::decode_invitation(value)?);
+            }
+        }
+        Ok(Page { items, next: page.next })
     }
 
     /// Invitations `user` may act on, newest first.
@@ -179,14 +190,17 @@ impl Store {
     ) -> Result<Page<Invitation>, StoreError> {
         let page = reverse_page(index, &keys::user_prefix(user), after, limit)?;
         let mut items = Vec::with_capacity(page.items.len());
-        for suffix in &page.items {
-            let id = keys::invitation_id_suffix(suffix).ok_or_else(|| StoreError::Corrupt("index key".into()))?;
-            let inv = self
-                .invitation(&id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("index names missing {id}")))?;
-            items.push(inv);
+        for (suffix, _) in &page.items {
+            items.push(self.indexed_invitation(suffix)?);
         }
         Ok(Page { items, next: page.next })
+    }
+
+    /// The record an index entry names by the id at the end of its key.
+    fn indexed_invitation(&self, suffix: &[u8]) -> Result<Invitation, StoreError> {
+        let id = keys::invitation_id_suffix(suffix).ok_or_else(|| StoreError::Corrupt("index key".into()))?;
+        self.invitation(&id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("index names missing {id}")))
     }
 
     /// `user`'s connections, newest first, as (other user, connected at).
@@ -202,7 +216,7 @@ impl Store {
     ) -> Result<Page<(UserId, Timestamp)>, StoreError> {
         let page = reverse_page(&self.connections, &keys::user_prefix(user), after, limit)?;
         let mut items = Vec::with_capacity(page.items.len());
-        for suffix in &page.items {
+        for (suffix, _) in &page.items {
             let (at, other) =
                 keys::connection_suffix(suffix).ok_or_else(|| StoreError::Corrupt("connection key".into()))?;
             let other = UserId::parse("other", other).map_err(|_| StoreError::Corrupt("connection user".into()))?;
@@ -255,9 +269,15 @@ impl Store {
     }
 }
 
-/// One page of the keys under `prefix`, newest (largest) first, strictly
-/// before the cursor `after` (a key suffix). Returns key suffixes.
-fn reverse_page(tree: &Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page<Vec<u8>>, StoreError> {
+/// One page of the entries under `prefix`, newest (largest key) first,
+/// strictly before the cursor `after` (a key suffix). Returns (key suffix,
+/// value) pairs.
+fn reverse_page(
+    tree: &Tree,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Page<(Vec<u8>, sled::IVec)>, StoreError> {
     let start = prefix.to_vec();
     let end = match after {
         Some(cursor) => [prefix, cursor].concat(),
@@ -267,12 +287,12 @@ fn reverse_page(tree: &Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) 
     let mut items = Vec::with_capacity(limit.min(128));
     let mut next = None;
     for entry in tree.range(start..end).rev() {
-        let (key, _) = entry?;
+        let (key, value) = entry?;
         if items.len() == limit {
-            next = items.last().cloned();
+            next = items.last().map(|(suffix, _): &(Vec<u8>, _)| suffix.clone());
             break;
         }
-        items.push(key[prefix.len()..].to_vec());
+        items.push((key[prefix.len()..].to_vec(), value));
     }
     Ok(Page { items, next })
 }

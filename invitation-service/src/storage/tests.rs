@@ -71,11 +71,15 @@ fn entries(tree: &sled::Tree) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Checks that an index holds exactly `expected` keys, each with an empty value.
 fn assert_index(name: &str, tree: &sled::Tree, expected: &BTreeSet<Vec<u8>>) {
-    let mut actual = BTreeSet::new();
-    for (key, value) in entries(tree) {
+    for (_, value) in entries(tree) {
         assert!(value.is_empty(), "{name}: index entry with a value");
-        actual.insert(key);
     }
+    assert_index_keys(name, tree, expected);
+}
+
+/// Checks that an index holds exactly `expected` keys.
+fn assert_index_keys(name: &str, tree: &sled::Tree, expected: &BTreeSet<Vec<u8>>) {
+    let actual: BTreeSet<Vec<u8>> = entries(tree).into_iter().map(|(key, _)| key).collect();
     let missing: Vec<_> = expected.difference(&actual).collect();
     let stray: Vec<_> = actual.difference(expected).collect();
     assert!(
@@ -114,7 +118,16 @@ pub(super) fn check_invariants(store: &Store) {
             *open_count.entry(inv.sender.clone()).or_default() += 1;
         }
     }
-    assert_index("sent_by_user", &store.sent, &sent);
+    assert_index_keys("sent_by_user", &store.sent, &sent);
+    // The sender's index holds a copy of each record, byte for byte.
+    for (key, value) in entries(&store.sent) {
+        let id = id_from(&key[key.len() - 16..]);
+        assert_eq!(
+            value,
+            records::encode_invitation(&invitations[&id]),
+            "sent_by_user: the copy of {id} differs from its record"
+        );
+    }
     assert_index("received_by_user", &store.received, &received);
     assert_index("open_by_sender", &store.open_by_sender, &open);
     assert_index("expiry", &store.expiry, &expiry);
@@ -1047,7 +1060,7 @@ fn populated() -> (Harness, [Invitation; 4]) {
 #[test]
 fn check_invariants_notices_each_kind_of_damage() {
     type Damage = fn(&Store, &[Invitation; 4]);
-    let damages: [(&str, Damage); 12] = [
+    let damages: [(&str, Damage); 13] = [
         ("received entry of an ignored invitation", |s, [_, _, ignored, _]| {
             s.received
                 .insert(keys::user_invitation(&ignored.recipient, &ignored.id), &[])
@@ -1111,6 +1124,16 @@ fn check_invariants_notices_each_kind_of_damage() {
         }),
         ("idempotency record without its age entry", |s, _| {
             s.idempotency_by_age.clear().unwrap();
+        }),
+        ("a stale copy in the sender's index", |s, [_, _, _, withdrawn]| {
+            let mut stale = withdrawn.clone();
+            stale.state = State::Pending;
+            s.sent
+                .insert(
+                    keys::user_invitation(&withdrawn.sender, &withdrawn.id),
+                    records::encode_invitation(&stale),
+                )
+                .unwrap();
         }),
     ];
     for (what, damage) in damages {
@@ -1290,4 +1313,25 @@ pub(crate) fn corrupt_invitation(store: &Store, id: &InvitationId) {
         .invitations
         .insert(id.as_bytes(), &b"\xff\xff not a record"[..])
         .unwrap();
+}
+
+#[test]
+fn a_sent_page_reads_copies_and_entries_written_before_there_were_copies() {
+    let mut h = Harness::new();
+    let first = h.send("ann", "bob", T0);
+    let second = h.send("ann", "cy", T0.plus(MINUTE));
+    let withdrawn = h.act("ann", &second.id, &withdraw(), T0.plus(2 * MINUTE));
+    // An entry as an earlier version wrote it: the key alone.
+    h.store
+        .sent
+        .insert(keys::user_invitation(&first.sender, &first.id), &[])
+        .unwrap();
+
+    let page = h.store.sent_page(&user("ann"), None, 10).unwrap();
+
+    assert_eq!(
+        page.items,
+        vec![withdrawn, first],
+        "the copy follows the record's changes"
+    );
 }

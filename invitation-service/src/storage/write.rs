@@ -82,9 +82,12 @@ impl Tx<'_> {
         }
     }
 
+    /// Writes the record, and the same bytes into the sender's index entry,
+    /// so that a page of what a user sent is one range scan.
     fn put_invitation(&self, inv: &Invitation) -> TxResult<()> {
-        self.invitations
-            .insert(&inv.id.as_bytes()[..], records::encode_invitation(inv))?;
+        let record = sled::IVec::from(records::encode_invitation(inv));
+        self.invitations.insert(&inv.id.as_bytes()[..], record.clone())?;
+        self.sent.insert(keys::user_invitation(&inv.sender, &inv.id), record)?;
         Ok(())
     }
 
@@ -304,7 +307,6 @@ impl Tx<'_> {
         }
         let inv = policy.new_invitation(request.clone(), id, now);
         self.put_invitation(&inv)?;
-        self.sent.insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
         self.received
             .insert(keys::user_invitation(&inv.recipient, &inv.id), &[])?;
         self.open_by_sender
