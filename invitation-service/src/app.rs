@@ -162,7 +162,11 @@ impl App {
 
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
-        if let Err(e) = invitations.store().db().flush_async().await {
+        let store = invitations.store().clone();
+        let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = flushed {
             tracing::error!(error = %e, "final flush failed");
         }
         tracing::info!("stopped");

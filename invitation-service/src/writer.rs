@@ -142,7 +142,7 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable.
         let last = if appended { store.last_sequence().ok() } else { None };
-        match store.db().flush() {
+        match store.flush() {
             Ok(_) => {
                 if let Some(last) = last {
                     durable.through.fetch_max(last, Ordering::AcqRel);

@@ -144,7 +144,11 @@ impl App {
 
         let _ = stop_timers.send(true);
         let _ = timers.await;
-        if let Err(e) = notifier.store().db().flush_async().await {
+        let store = notifier.store().clone();
+        let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = flushed {
             tracing::error!(error = %e, "final flush failed");
         }
         tracing::info!("stopped");

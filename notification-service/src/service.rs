@@ -76,7 +76,7 @@ impl Notifier {
     ) -> Result<T, Error> {
         self.blocking(move |store| {
             let value = f(store)?;
-            store.db().flush().map_err(|e| Error::Flush(e.to_string()))?;
+            store.flush().map_err(|e| Error::Flush(e.to_string()))?;
             Ok(value)
         })
         .await

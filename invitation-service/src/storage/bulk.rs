@@ -87,7 +87,7 @@ impl Store {
             activity_batch.insert(keys::user_prefix(user), records::encode_activity(activity));
         }
         self.activity.apply_batch(activity_batch)?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(written)
     }
 

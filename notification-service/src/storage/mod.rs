@@ -7,7 +7,7 @@ mod apply;
 pub(crate) mod keys;
 pub(crate) mod records;
 
-use std::path::Path;
+use std::{fs::File, path::Path, sync::Arc};
 
 use proto::notifications::v1 as pb;
 use sled::{Db, Tree};
@@ -31,6 +31,9 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// sled's log file, opened again to make its flushes durable (see
+    /// [`Store::flush`]).
+    log: Arc<File>,
     /// user → preferences.
     preferences: Tree,
     /// Empty: where earlier versions kept held notifications and undelivered
@@ -74,6 +77,7 @@ impl Store {
     /// When the folder cannot be opened, or another process holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let log = Arc::new(File::open(path.join("db")).map_err(sled::Error::Io)?);
         let store = Self {
             preferences: db.open_tree("preferences")?,
             pending: db.open_tree("pending")?,
@@ -88,6 +92,7 @@ impl Store {
             due: db.open_tree("due")?,
             applied: db.open_tree("applied")?,
             db,
+            log,
         };
         // The migrations fail only with storage errors; any other is a bug.
         let as_store_error = |e| {
@@ -100,7 +105,7 @@ impl Store {
         let locations = store.migrate_by_invitation().map_err(as_store_error)?;
         let pending = store.migrate_pending().map_err(as_store_error)?;
         if locations + pending > 0 {
-            store.db.flush()?;
+            store.flush()?;
             tracing::info!(
                 locations,
                 pending,
@@ -113,6 +118,20 @@ impl Store {
     #[must_use]
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Makes everything written so far durable. sled's own flush writes its
+    /// log with `sync_file_range`, which neither records the file's new size
+    /// nor empties the disk's write cache; `fdatasync` on the same file does
+    /// both, so an acknowledged change survives a power cut too.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.log.sync_data().map_err(sled::Error::Io)?;
+        Ok(())
     }
 
     /// # Errors
