@@ -138,14 +138,15 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
                     .map(|_| Err(Error::Task("the write failed".into())))
                     .collect()
             });
-        let appended = outcomes.iter().any(|o| o.as_ref().is_ok_and(OpOutcome::appended_event));
         // Only this thread appends to the outbox, so what it holds now is
-        // what the flush below makes durable.
-        let last = if appended { store.last_sequence().ok() } else { None };
+        // what the flush below makes durable (this batch's events, and those
+        // of an earlier batch whose flush failed).
+        let last = store.last_sequence().ok();
         match store.flush() {
-            Ok(_) => {
-                if let Some(last) = last {
-                    durable.through.fetch_max(last, Ordering::AcqRel);
+            Ok(()) => {
+                if let Some(last) = last
+                    && durable.through.fetch_max(last, Ordering::AcqRel) < last
+                {
                     durable.written.notify_one();
                 }
             }

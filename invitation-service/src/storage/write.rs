@@ -238,17 +238,6 @@ pub enum OpOutcome {
     ConnectionRemoved,
 }
 
-impl OpOutcome {
-    /// Whether the operation appended an event to the outbox.
-    #[must_use]
-    pub fn appended_event(&self) -> bool {
-        matches!(
-            self,
-            Self::Sent(SendOutcome::Created(_)) | Self::Acted(TxOutcome::Changed(_)) | Self::Expired(Some(_))
-        )
-    }
-}
-
 // Each operation checks every rule before its first write, and reports a
 // broken rule as a refusal (`Ok(Err(_))`), not an abort: a refused operation
 // has written nothing, so the others in its transaction can commit.
