@@ -67,6 +67,32 @@ fn parse_legacy_location(value: &[u8]) -> Option<(Location, u64)> {
     Some((at, u64::from_be_bytes(value.get(1..9)?.try_into().ok()?)))
 }
 
+/// Entries converted per transaction when a folder of an earlier version is
+/// opened.
+const MIGRATION_CHUNK: usize = 512;
+
+/// Empties a tree an earlier version kept, a chunk at a time: `convert`
+/// writes each chunk where this version keeps it and removes it from the
+/// tree, in one transaction. Returns how many entries it converted.
+fn drain_legacy(
+    tree: &sled::Tree,
+    convert: impl Fn(&[(sled::IVec, sled::IVec)]) -> Result<(), Error>,
+) -> Result<usize, Error> {
+    let mut moved = 0;
+    loop {
+        let entries: Vec<_> = tree
+            .iter()
+            .take(MIGRATION_CHUNK)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        if entries.is_empty() {
+            return Ok(moved);
+        }
+        convert(&entries)?;
+        moved += entries.len();
+    }
+}
+
 /// The `users` key of the last internal number given to a pending
 /// notification. No user's key is this short: ids are 1 to 128 bytes, and a
 /// user's key starts with that length.
@@ -506,21 +532,10 @@ impl Store {
     ///
     /// Storage failures, or an entry that does not parse.
     pub(crate) fn migrate_by_invitation(&self) -> Result<usize, Error> {
-        const CHUNK: usize = 512;
-        let mut moved = 0;
-        loop {
-            let entries: Vec<_> = self
-                .by_invitation
-                .iter()
-                .take(CHUNK)
-                .collect::<Result<_, _>>()
-                .map_err(StoreError::from)?;
-            if entries.is_empty() {
-                return Ok(moved);
-            }
+        drain_legacy(&self.by_invitation, |entries| {
             finish(
                 (&self.delivery, &self.by_invitation).transaction(|(delivery, by_invitation)| {
-                    for (key, value) in &entries {
+                    for (key, value) in entries {
                         let invitation = keys::split_prefix(key)
                             .ok_or_else(|| corrupt(StoreError::Corrupt("by_invitation key".into())))?;
                         let location = parse_legacy_location(value)
@@ -537,8 +552,8 @@ impl Store {
                     Ok(())
                 }),
             )?;
-            moved += entries.len();
-        }
+            Ok(())
+        })
     }
 
     /// Moves what earlier versions kept in the `pending` tree (user ++
@@ -552,7 +567,6 @@ impl Store {
     ///
     /// Storage failures, or an entry that does not parse.
     pub(crate) fn migrate_pending(&self) -> Result<usize, Error> {
-        const CHUNK: usize = 512;
         // Only a folder with pending records of an earlier version can have
         // its open digests; otherwise this costs one look at an empty tree.
         if self.pending.is_empty() {
@@ -564,7 +578,7 @@ impl Store {
             .filter(|entry| entry.as_ref().map_or(true, |(_, value)| value.len() == 8))
             .collect::<Result<_, _>>()
             .map_err(StoreError::from)?;
-        for chunk in legacy_digests.chunks(CHUNK) {
+        for chunk in legacy_digests.chunks(MIGRATION_CHUNK) {
             finish(
                 (&self.pending, &self.open_digests).transaction(|(pending, open_digests)| {
                     for (key, value) in chunk {
@@ -587,19 +601,9 @@ impl Store {
                 }),
             )?;
         }
-        let mut moved = 0;
-        loop {
-            let entries: Vec<_> = self
-                .pending
-                .iter()
-                .take(CHUNK)
-                .collect::<Result<_, _>>()
-                .map_err(StoreError::from)?;
-            if entries.is_empty() {
-                return Ok(moved);
-            }
+        drain_legacy(&self.pending, |entries| {
             finish((&self.pending, &self.due).transaction(|(pending, due)| {
-                for (key, value) in &entries {
+                for (key, value) in entries {
                     let (user, number) = keys::split_prefix(key)
                         .zip(keys::trailing_number(key))
                         .ok_or_else(|| corrupt(StoreError::Corrupt("pending key".into())))?;
@@ -609,8 +613,8 @@ impl Store {
                 }
                 Ok(())
             }))?;
-            moved += entries.len();
-        }
+            Ok(())
+        })
     }
 
     /// Applies a batch of events from `source` in one transaction with the

@@ -18,6 +18,13 @@ const SETTINGS: Settings = Settings {
     default_digest_interval: INTERVAL,
 };
 
+/// Settings that hold a new invitation's notification for an undo window.
+const UNDO: Duration = Duration::from_secs(10);
+const HELD: Settings = Settings {
+    undo_window: UNDO,
+    ..SETTINGS
+};
+
 fn sent(sequence: u64, invitation: &str, recipient: &str) -> Event {
     Event {
         sequence,
@@ -195,11 +202,7 @@ fn held_notifications_and_digests_of_an_earlier_version_carry_on_beside_new_ones
 
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_immediate_bob(dir.path());
-    let undo = Duration::from_secs(10);
-    let held = Settings {
-        undo_window: undo,
-        ..SETTINGS
-    };
+    let (undo, held) = (UNDO, HELD);
     let due_at = NOW.plus(undo);
     // A notification an earlier version held, numbered per user from 1.
     let mut old = records::NotificationRecord {
@@ -290,11 +293,7 @@ fn a_location_kept_by_an_earlier_version_moves_at_open_and_a_withdrawal_still_fi
 
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_immediate_bob(dir.path());
-    let undo = Duration::from_secs(10);
-    let held = Settings {
-        undo_window: undo,
-        ..SETTINGS
-    };
+    let (undo, held) = (UNDO, HELD);
     store
         .apply_events(SOURCE, &[sent(1, "inv-1", "bob")], &held, NOW)
         .unwrap();
