@@ -39,11 +39,6 @@ FIGURES=()
 
 # --- reporting ----------------------------------------------------------------
 
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok   $PASSED - $1"
-}
-
 fail() {
     echo "FAIL - $1" >&2
     if [[ $# -ge 2 && -n $2 ]]; then
@@ -59,23 +54,9 @@ figure() {
     echo "     $1: $2"
 }
 
-expect_contains() {
-    local check=$1 haystack=$2
-    shift 2
-    local needle
-    for needle in "$@"; do
-        grep -qF -- "$needle" <<<"$haystack" || fail "$check" "expected to find: $needle
-in:
-$haystack"
-    done
-    pass "$check"
-}
-
-expect_equal() {
-    [[ $2 == "$3" ]] || fail "$1" "expected: $3
-got:      $2"
-    pass "$1"
-}
+# pass, expect_contains, expect_absent, expect_equal
+# shellcheck source=tests/lib/checks.sh
+source tests/lib/checks.sh
 
 # --- Docker and Compose -------------------------------------------------------
 

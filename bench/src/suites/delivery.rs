@@ -10,11 +10,11 @@ use std::{
 };
 
 use proto::{
-    invitations::v1::invitation_service_client::InvitationServiceClient,
+    invitations::v1::{self as ipb, invitation_service_client::InvitationServiceClient},
     notifications::v1::{self as npb, notification_service_client::NotificationServiceClient},
 };
 use serde::Serialize;
-use tonic::transport::Channel;
+use tonic::{Request, transport::Channel};
 
 use super::{Ctx, no_undo_window};
 use crate::{
@@ -23,6 +23,23 @@ use crate::{
     progress::step,
     users::{Bearer, Senders, authorized, send_request},
 };
+
+/// When each invitation's send call started, by the invitation's id.
+pub(super) type Starts = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A SendInvitation that records, under the id it returns, when it started.
+pub(super) fn timed_send(channel: Channel, message: Request<ipb::SendInvitationRequest>, starts: &Starts) -> Call {
+    let starts = Arc::clone(starts);
+    Box::pin(async move {
+        let start = Instant::now();
+        let invitation = InvitationServiceClient::new(channel)
+            .send_invitation(message)
+            .await?
+            .into_inner();
+        starts.lock().expect("starts lock").insert(invitation.id, start);
+        Ok(())
+    })
+}
 
 /// How long to wait for the last deliveries after the last send.
 const DRAIN: Duration = Duration::from_secs(15);
@@ -143,7 +160,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<Vec<DeliveryResult>, String> {
     for &rate in &sizes.e2e_rates {
         let sends = (rate * sizes.e2e_secs).ceil() as u64;
         let senders = Senders::new(&ctx.tokens, &format!("e2e{rate}"), sends);
-        let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let starts = Starts::default();
         let op = {
             let starts = Arc::clone(&starts);
             move |i, channel| -> Call {
@@ -151,16 +168,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<Vec<DeliveryResult>, String> {
                 // Within one sender the recipients differ (there are more
                 // recipients than sends per sender), so every pair is new.
                 let message = authorized(send_request(recipient(i % recipients)), bearer);
-                let starts = Arc::clone(&starts);
-                Box::pin(async move {
-                    let start = Instant::now();
-                    let invitation = InvitationServiceClient::new(channel)
-                        .send_invitation(message)
-                        .await?
-                        .into_inner();
-                    starts.lock().expect("starts lock").insert(invitation.id, start);
-                    Ok(())
-                })
+                timed_send(channel, message, &starts)
             }
         };
         let label = format!("e2e open {rate}/s");

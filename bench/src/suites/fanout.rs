@@ -14,10 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use proto::{
-    invitations::v1::invitation_service_client::InvitationServiceClient,
-    notifications::v1::notification_service_client::NotificationServiceClient,
-};
+use proto::notifications::v1::notification_service_client::NotificationServiceClient;
 use serde::Serialize;
 
 use super::{Ctx, delivery, no_undo_window};
@@ -162,23 +159,14 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<FanoutResult, String> {
 
     // Timed sends to the watched user, each from a new sender.
     let senders = Senders::new(&ctx.tokens, "fan", sizes.fanout_sends * SENDS_PER_SENDER);
-    let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let starts = delivery::Starts::default();
     let op = {
         let starts = Arc::clone(&starts);
         move |i: u64, channel| -> Call {
             // One send per sender: every pair with the watched user is new.
             let (_, bearer) = senders.sender(i * SENDS_PER_SENDER);
             let message = authorized(send_request(WATCHED.to_owned()), bearer);
-            let starts = Arc::clone(&starts);
-            Box::pin(async move {
-                let start = Instant::now();
-                let invitation = InvitationServiceClient::new(channel)
-                    .send_invitation(message)
-                    .await?
-                    .into_inner();
-                starts.lock().expect("starts lock").insert(invitation.id, start);
-                Ok(())
-            })
+            delivery::timed_send(channel, message, &starts)
         }
     };
     let senders_pool = Pool::connect(&pair.invitation.endpoint(), 4).await?;

@@ -1,8 +1,8 @@
 //! A fast preloader for the scale runs: writes invitations straight through
 //! invitation-service's storage layer with `Store::bulk_load` (every index
 //! entry a send writes, in batches, one flush at the end, and no outbox
-//! event, as for a service that published them long ago). `Store::send`, one
-//! transaction each, would take minutes for 10^6.
+//! event, as for a service that published them long ago). Sending them
+//! through the API would take minutes for 10^6.
 //!
 //! The data has the shape of real use: senders of [`PER_SENDER`] invitations
 //! each (below the weekly limit), recipients that each receive about as

@@ -87,25 +87,17 @@ pub(crate) async fn echo(ctx: &Ctx) -> Result<RpcReport, String> {
         ..RpcReport::default()
     };
     drop(pool);
-    if h2load::available() {
-        let frame = h2load::grpc_frame(&request);
-        let run = h2load::Run {
-            label: "echo (h2load)",
-            addr: server.addr(),
-            path: "/bench.v1.Echo/Echo",
-            frame: &frame,
-            bearer: &bearer,
-            connections: sizes.connections,
-            streams_per_connection: sizes.streams_per_connection,
-            warmup: sizes.warmup(),
-            duration: std::time::Duration::from_secs_f64(sizes.h2load_secs),
-            cpus: ctx.client_cpus.as_deref(),
-        };
-        step("echo: h2load");
-        report.h2load = Some(h2load::run(run, &probe).await?);
-    } else {
-        report.h2load_skipped = Some("h2load is not installed (apt-get install nghttp2-client)".to_owned());
-    }
+    cross_check(
+        &mut report,
+        ctx,
+        &probe,
+        "echo (h2load)",
+        server.addr(),
+        "/bench.v1.Echo/Echo",
+        &request,
+        &bearer,
+    )
+    .await?;
     Ok(report)
 }
 
@@ -274,27 +266,56 @@ pub(crate) async fn get(ctx: &Ctx) -> Result<RpcReport, String> {
     }
     drop(pool);
 
-    if h2load::available() {
-        let (request, bearer) = &existing[0];
-        let frame = h2load::grpc_frame(request);
-        let run = h2load::Run {
-            label: "get (h2load)",
-            addr: pair.invitation.addr(),
-            path: "/invitations.v1.InvitationService/GetInvitation",
-            frame: &frame,
-            bearer,
-            connections: sizes.connections,
-            streams_per_connection: sizes.streams_per_connection,
-            warmup: sizes.warmup(),
-            duration: std::time::Duration::from_secs_f64(sizes.h2load_secs),
-            cpus: ctx.client_cpus.as_deref(),
-        };
-        step("get: h2load");
-        report.h2load = Some(h2load::run(run, &probe).await?);
-    } else {
-        report.h2load_skipped = Some("h2load is not installed (apt-get install nghttp2-client)".to_owned());
-    }
+    let (request, bearer) = &existing[0];
+    let path = "/invitations.v1.InvitationService/GetInvitation";
+    cross_check(
+        &mut report,
+        ctx,
+        &probe,
+        "get (h2load)",
+        pair.invitation.addr(),
+        path,
+        request,
+        bearer,
+    )
+    .await?;
     Ok(report)
+}
+
+/// Drives one RPC with h2load, in the closed loop's shape and with the same
+/// request bytes, into `report`; or records why it could not.
+#[expect(clippy::too_many_arguments, reason = "one call per RPC, each naming what differs")]
+async fn cross_check(
+    report: &mut RpcReport,
+    ctx: &Ctx,
+    probe: &Probe,
+    label: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    request: &impl prost::Message,
+    bearer: &Bearer,
+) -> Result<(), String> {
+    if !h2load::available() {
+        report.h2load_skipped = Some("h2load is not installed (apt-get install nghttp2-client)".to_owned());
+        return Ok(());
+    }
+    let sizes = &ctx.sizes;
+    let frame = h2load::grpc_frame(request);
+    let run = h2load::Run {
+        label,
+        addr,
+        path,
+        frame: &frame,
+        bearer,
+        connections: sizes.connections,
+        streams_per_connection: sizes.streams_per_connection,
+        warmup: sizes.warmup(),
+        duration: std::time::Duration::from_secs_f64(sizes.h2load_secs),
+        cpus: ctx.client_cpus.as_deref(),
+    };
+    step(label);
+    report.h2load = Some(h2load::run(run, probe).await?);
+    Ok(())
 }
 
 /// GetInvitation of a well-spread existing invitation, as its sender.

@@ -471,7 +471,12 @@ impl Store {
     ) -> Result<Vec<Result<OpOutcome, Error>>, Error> {
         self.transact(|tx| ops.clone().map(|op| tx.apply(policy, op)).collect())
     }
+}
 
+/// One operation in its own transaction, for the storage tests: the service
+/// writes through the writer and [`Store::write_batch`].
+#[cfg(test)]
+impl Store {
     /// Sends an invitation if every rule allows it, or replays the first
     /// result of a repeated idempotency key. Not flushed.
     ///
@@ -532,7 +537,9 @@ impl Store {
     pub fn remove_connection(&self, user: &UserId, other: &UserId) -> Result<(), Error> {
         self.transact(|tx| tx.remove_connection(user, other))?
     }
+}
 
+impl Store {
     /// Forgets up to `limit` idempotency records created before `cutoff`.
     /// Returns how many it removed.
     ///
