@@ -102,6 +102,12 @@ impl App {
         self.local_addr
     }
 
+    /// The live fan-out, for tests that look at what it holds.
+    #[must_use]
+    pub fn hub(&self) -> Arc<crate::hub::Hub> {
+        Arc::clone(self.notifier.hub())
+    }
+
     /// Serves until `shutdown` resolves, then drains and flushes.
     ///
     /// # Errors

@@ -18,6 +18,12 @@ pub enum Error {
          again and subscribe without resume_after"
     )]
     CursorOutOfRange { after: u64 },
+    #[error("this stream fell behind and was ended: subscribe again with resume_after={resume_after}")]
+    StreamBehind { resume_after: u64 },
+    #[error("server shutting down: subscribe again with resume_after={resume_after}")]
+    ServerClosing { resume_after: u64 },
+    #[error("at most {max} streams per user are open at once: close one first")]
+    TooManyStreams { max: usize },
     #[error("event sequence gap: expected {expected}, got {got}; resume from the resume point")]
     SequenceGap { expected: u64, got: u64 },
     #[error(transparent)]
@@ -38,6 +44,8 @@ impl From<Error> for Status {
                 ErrorDetails::with_bad_request_violation(field, reason),
             ),
             Error::DeliveryStatusNotFound => Status::not_found(message),
+            Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),
+            Error::ServerClosing { .. } => Status::unavailable(message),
             Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
             Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
                 tracing::error!(error = %message, "internal error");

@@ -31,6 +31,45 @@ pub struct Hub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyStreams;
 
+/// One open stream's place in the hub. Dropping it frees the place, and
+/// the user's entry (with its buffer) goes with their last stream, so the
+/// hub holds only users who are listening now.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: Option<broadcast::Receiver<Arc<pb::NotificationUpdate>>>,
+    hub: Arc<Hub>,
+    user: String,
+}
+
+impl Subscription {
+    /// The next update for this stream's user.
+    ///
+    /// # Errors
+    ///
+    /// `Lagged` when the stream fell more than [`STREAM_BUFFER`] updates
+    /// behind; `Closed` never happens while the subscription lives.
+    pub async fn recv(&mut self) -> Result<Arc<pb::NotificationUpdate>, broadcast::error::RecvError> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Leave the channel first, so the count below no longer holds us.
+        drop(self.receiver.take());
+        let mut users = self.hub.users.lock().expect("hub lock");
+        if users
+            .get(&self.user)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            users.remove(&self.user);
+        }
+    }
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Self {
@@ -41,16 +80,13 @@ impl Default for Hub {
 }
 
 impl Hub {
-    /// A receiver of `user`'s updates from now on, and a signal that the
-    /// server is shutting down.
+    /// A subscription to `user`'s updates from now on, and a signal that
+    /// the server is shutting down.
     ///
     /// # Errors
     ///
     /// When the user already holds [`MAX_STREAMS_PER_USER`] streams.
-    pub fn subscribe(
-        &self,
-        user: &str,
-    ) -> Result<(broadcast::Receiver<Arc<pb::NotificationUpdate>>, watch::Receiver<bool>), TooManyStreams> {
+    pub fn subscribe(self: &Arc<Self>, user: &str) -> Result<(Subscription, watch::Receiver<bool>), TooManyStreams> {
         let mut users = self.users.lock().expect("hub lock");
         let sender = users
             .entry(user.to_owned())
@@ -58,7 +94,12 @@ impl Hub {
         if sender.receiver_count() >= MAX_STREAMS_PER_USER {
             return Err(TooManyStreams);
         }
-        Ok((sender.subscribe(), self.closing.subscribe()))
+        let subscription = Subscription {
+            receiver: Some(sender.subscribe()),
+            hub: Arc::clone(self),
+            user: user.to_owned(),
+        };
+        Ok((subscription, self.closing.subscribe()))
     }
 
     /// Sends each update to its user's open streams.
@@ -75,6 +116,12 @@ impl Hub {
                 users.remove(user);
             }
         }
+    }
+
+    /// Users with at least one open stream: the entries the hub holds.
+    #[must_use]
+    pub fn user_count(&self) -> usize {
+        self.users.lock().expect("hub lock").len()
     }
 
     /// Open streams, over all users.

@@ -14,6 +14,7 @@ use crate::{
     domain::{Clock, Event, Preferences, Settings, Timestamp},
     error::Error,
     hub::{Hub, TooManyStreams},
+    pump::{CHANNEL_CAPACITY, Pump},
     storage::{Page, Store},
 };
 
@@ -158,6 +159,22 @@ impl Notifier {
             .await
     }
 
+    /// Changes the user's preferences atomically with `change` (which may
+    /// run more than once, on newer values, when updates race) and makes
+    /// the result durable.
+    ///
+    /// # Errors
+    ///
+    /// `change`'s refusal, or internal failures.
+    pub async fn update_preferences(
+        &self,
+        user: String,
+        change: impl Fn(Preferences) -> Result<Preferences, Error> + Send + 'static,
+    ) -> Result<Preferences, Error> {
+        self.durably(move |store| store.update_preferences(&user, change)?)
+            .await
+    }
+
     /// # Errors
     ///
     /// Internal failures.
@@ -219,11 +236,8 @@ impl Notifier {
         resume_after: Option<u64>,
     ) -> Result<ReceiverStream<Result<pb::NotificationUpdate, Status>>, Status> {
         // Listen before reading the log, so nothing falls between the two.
-        let (mut live, mut closing) = self.hub.subscribe(&user).map_err(|TooManyStreams| {
-            Status::resource_exhausted(format!(
-                "at most {} streams per user are open at once: close one first",
-                crate::hub::MAX_STREAMS_PER_USER
-            ))
+        let (live, closing) = self.hub.subscribe(&user).map_err(|TooManyStreams| Error::TooManyStreams {
+            max: crate::hub::MAX_STREAMS_PER_USER,
         })?;
         let backlog = match resume_after {
             Some(after) => {
@@ -237,45 +251,16 @@ impl Notifier {
             }
             None => Vec::new(),
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            let mut last = resume_after.unwrap_or(0);
-            for update in backlog {
-                last = update.cursor;
-                if tx.send(Ok(update)).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let update = tokio::select! {
-                    update = live.recv() => update,
-                    // The client went away: free its slot now, not at the next update.
-                    () = tx.closed() => return,
-                    _ = closing.changed() => {
-                        let status = Status::unavailable(format!("server shutting down: subscribe again with resume_after={last}"));
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                };
-                match update {
-                    Ok(update) if update.cursor > last => {
-                        last = update.cursor;
-                        if tx.send(Ok((*update).clone())).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let status = Status::resource_exhausted(format!(
-                            "this stream fell behind and was ended: subscribe again with resume_after={last}"
-                        ));
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
+        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CAPACITY);
+        let pump = Pump {
+            user,
+            after: resume_after.unwrap_or(0),
+            backlog,
+            live,
+            closing,
+            store: self.store.clone(),
+        };
+        tokio::spawn(pump.run(tx));
         Ok(ReceiverStream::new(rx))
     }
 }

@@ -85,12 +85,18 @@ impl NotificationService for NotificationApi {
         let update = update.ok_or_else(|| invalid("preferences", "is required"))?;
         let paths = update_mask.map(|m| m.paths).unwrap_or_default();
         let merged = if paths.is_empty() {
-            preferences::from_pb(update)?
+            let replacement = preferences::from_pb(update)?;
+            self.notifier.set_preferences(user, replacement.clone()).await?;
+            replacement
         } else {
-            let current = self.notifier.preferences(user.clone()).await?;
-            preferences::apply_mask(&current, &update, &paths)?
+            // Read, overlay and write in one atomic step: two clients that
+            // change different fields at once must both see their change kept.
+            self.notifier
+                .update_preferences(user, move |current| {
+                    preferences::apply_mask(&current, &update, &paths)
+                })
+                .await?
         };
-        self.notifier.set_preferences(user, merged.clone()).await?;
         Ok(Response::new(preferences::to_pb(&merged)))
     }
 

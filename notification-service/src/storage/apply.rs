@@ -3,6 +3,8 @@
 //! transaction's trees and call the pure domain (sled may run them twice).
 //! Each returns the updates it logged, to fan out once durable.
 
+use std::time::Instant;
+
 use proto::notifications::v1::{self as pb, notification_update::Kind};
 use sled::{
     Transactional as _,
@@ -16,9 +18,13 @@ use crate::{
 };
 
 use super::{
-    Store, StoreError, UPDATES_KEPT, keys,
+    Store, StoreError, keys, pins,
     records::{self, DELIVERED, DeliveryRecord, Location, NotificationRecord, PENDING, RETRACTED, UserRecord},
 };
+
+/// Most entries one logged update trims from the log; more than one, so a
+/// log grown while a resume point was pinned shrinks back.
+const TRIM_PER_UPDATE: usize = 4;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
 
@@ -103,6 +109,7 @@ const PENDING_COUNTER: &[u8] = &[0];
 const FIRST_SHARED_PENDING_NUMBER: u64 = 1 << 32;
 
 struct Tx<'a> {
+    pins: &'a pins::ResumePins,
     preferences: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
     inbox: &'a TransactionalTree,
@@ -199,21 +206,31 @@ impl Tx<'_> {
     }
 
     /// Logs an update for `user` with the next cursor and queues it for
-    /// live subscribers; the log keeps the last [`UPDATES_KEPT`].
+    /// live subscribers; the log keeps the last [`super::UPDATES_KEPT`], or
+    /// more while a resume point is pinned (see [`pins`]).
     fn log_update(&self, user: &str, kind: impl FnOnce(u64) -> TxResult<Kind>, out: &mut Updates) -> TxResult<u64> {
         let mut counters = self.user(user)?;
         counters.last_cursor += 1;
         let cursor = counters.last_cursor;
-        self.put_user(user, &counters)?;
         let update = pb::NotificationUpdate {
             cursor,
             kind: Some(kind(cursor)?),
         };
         self.updates
             .insert(keys::user_number(user, cursor), records::encode(&update))?;
-        if cursor > UPDATES_KEPT {
-            self.updates.remove(keys::user_number(user, cursor - UPDATES_KEPT))?;
+        // Trim a few at a time: after a pin runs out, the log shrinks back
+        // to its usual size over the next updates, not in one transaction.
+        let keep_from = pins::keep_from(cursor, self.pins.keep_after(user, Instant::now()));
+        let mut first = counters.first_kept.max(1);
+        for _ in 0..TRIM_PER_UPDATE {
+            if first >= keep_from {
+                break;
+            }
+            self.updates.remove(keys::user_number(user, first))?;
+            first += 1;
         }
+        counters.first_kept = first;
+        self.put_user(user, &counters)?;
         out.push((user.to_owned(), update));
         Ok(cursor)
     }
@@ -508,6 +525,7 @@ impl Store {
         finish(trees.transaction(
             |(preferences, notifications, inbox, unread, updates, users, delivery, open_digests, due, applied)| {
                 f(&Tx {
+                    pins: &self.pins,
                     preferences,
                     notifications,
                     inbox,

@@ -5,9 +5,15 @@
 
 mod apply;
 pub(crate) mod keys;
+pub mod pins;
 pub(crate) mod records;
 
-use std::{fs::File, path::Path, sync::Arc};
+use std::{
+    fs::File,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use proto::notifications::v1 as pb;
 use sled::{Db, Tree};
@@ -17,7 +23,8 @@ use crate::domain::{Preferences, Timestamp};
 pub use apply::{Applied, DueNotification, Updates};
 use records::NotificationRecord;
 
-/// How many updates per user the log keeps for `Subscribe` resumption.
+/// How many updates per user the log keeps for `Subscribe` resumption
+/// (more while a cut-off stream's resume point is pinned: see [`pins`]).
 pub const UPDATES_KEPT: u64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +41,8 @@ pub struct Store {
     /// sled's log file, opened again to make its flushes durable (see
     /// [`Store::flush`]).
     log: Arc<File>,
+    /// Resume points the update log keeps for cut-off streams.
+    pins: Arc<pins::ResumePins>,
     /// user → preferences.
     preferences: Tree,
     /// Empty: where earlier versions kept held notifications and undelivered
@@ -93,6 +102,7 @@ impl Store {
             applied: db.open_tree("applied")?,
             db,
             log,
+            pins: Arc::default(),
         };
         // The migrations fail only with storage errors; any other is a bug.
         let as_store_error = |e| {
@@ -152,6 +162,42 @@ impl Store {
         self.preferences
             .insert(keys::prefix(user), records::encode_preferences(preferences))?;
         Ok(())
+    }
+
+    /// Changes the user's preferences as one atomic step: `change` sees the
+    /// stored value and its result replaces exactly that value, or `change`
+    /// runs again on the newer one (so two concurrent updates of different
+    /// fields both take effect). A refusal from `change` writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures; the inner result is `change`'s refusal.
+    pub fn update_preferences<E>(
+        &self,
+        user: &str,
+        change: impl Fn(Preferences) -> Result<Preferences, E>,
+    ) -> Result<Result<Preferences, E>, StoreError> {
+        let key = keys::prefix(user);
+        loop {
+            let stored = self.preferences.get(&key)?;
+            let current = stored
+                .as_deref()
+                .map(records::decode_preferences)
+                .transpose()?
+                .unwrap_or_default();
+            let changed = match change(current) {
+                Ok(changed) => changed,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let swapped = self.preferences.compare_and_swap(
+                &key,
+                stored,
+                Some(records::encode_preferences(&changed)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(Ok(changed));
+            }
+        }
     }
 
     /// The last sequence applied from `source`; 0 when none.
@@ -236,9 +282,9 @@ impl Store {
     ///
     /// Storage or decoding failures.
     pub fn updates_after(&self, user: &str, after: u64) -> Result<Option<Vec<pb::NotificationUpdate>>, StoreError> {
-        let last = self.last_cursor(user)?;
-        let oldest_kept = last.saturating_sub(UPDATES_KEPT - 1).max(1);
-        if after > last || after.saturating_add(1) < oldest_kept {
+        let counters = self.user(user)?;
+        let last = counters.last_cursor;
+        if after > last || after.saturating_add(1) < counters.first_kept.max(1) {
             return Ok(None);
         }
         let mut out = Vec::new();
@@ -247,9 +293,24 @@ impl Store {
             .range(keys::user_number(user, after.saturating_add(1))..keys::user_number(user, u64::MAX))
         {
             let (_, value) = entry?;
-            out.push(records::decode("update", &value)?);
+            let update: pb::NotificationUpdate = records::decode("update", &value)?;
+            // A run that does not start right after `after` lost its head.
+            if out.is_empty() && update.cursor != after + 1 {
+                return Ok(None);
+            }
+            out.push(update);
+        }
+        if out.is_empty() && after < last {
+            return Ok(None);
         }
         Ok(Some(out))
+    }
+
+    /// Keeps `user`'s updates after `after` resumable for `grace`, even if
+    /// the usual [`UPDATES_KEPT`] newer ones arrive meanwhile (up to
+    /// [`pins::MAX_UPDATES_KEPT`]).
+    pub fn pin_resume_point(&self, user: &str, after: u64, grace: Duration) {
+        self.pins.pin(user, after, Instant::now() + grace);
     }
 
     /// The sender's view of an invitation's delivery; `None` when unknown

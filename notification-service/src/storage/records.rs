@@ -174,6 +174,10 @@ pub(crate) struct UserRecord {
     /// (see `apply::PENDING_COUNTER`). Kept so those records still decode.
     #[prost(uint64, tag = "4")]
     pub(crate) last_pending: u64,
+    /// The oldest cursor the update log still holds (0 reads as 1): the log
+    /// is `first_kept..=last_cursor`.
+    #[prost(uint64, tag = "5")]
+    pub(crate) first_kept: u64,
 }
 
 /// What the sender of an invitation may learn: whether the recipient has

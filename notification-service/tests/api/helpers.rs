@@ -8,6 +8,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use notification_service::{
     App, Config, StartError,
+    hub::Hub,
     domain::{Clock as _, ManualClock, Timestamp},
 };
 use proto::{
@@ -101,6 +102,8 @@ pub(crate) struct TestApp {
     data_dir: Arc<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// The server's live fan-out: who holds an entry in it.
+    pub(crate) hub: Arc<Hub>,
 }
 
 /// A stopped server's data folder, configuration and clock, to start again.
@@ -144,6 +147,7 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
     })
     .await;
     let addr = app.local_addr();
+    let hub = app.hub();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run(async {
@@ -166,6 +170,7 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
         data_dir,
         shutdown: Some(tx),
         server: Some(server),
+        hub,
     }
 }
 

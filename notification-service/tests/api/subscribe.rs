@@ -218,3 +218,77 @@ async fn a_closed_stream_frees_its_slot() {
     }
     let _ = eventually(PATIENCE / 2, || async { app.try_subscribe("bob", None).await.ok() }).await;
 }
+
+/// A stream that stalls is cut off with a resume hint, and its client
+/// reads the hint only after what the transport held for it, while updates
+/// keep coming: far more than the log usually keeps. The hint still works.
+/// (Before resume points were pinned, resuming from it was OUT_OF_RANGE.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_hint_still_works_when_its_reader_comes_back_late() {
+    const BATCH: u64 = 100;
+    const BEFORE: u64 = 1000;
+    const AFTER: u64 = 1500;
+    let app = spawn_instant("bob").await;
+    let mut publisher = app.publisher().await;
+    let mut stalled = app.subscribe_alone("bob", None).await;
+    let note = "n".repeat(4000);
+    for first in (1..=BEFORE + AFTER).step_by(usize::try_from(BATCH).unwrap()) {
+        let events = (first..first + BATCH).map(|i| {
+            invitation(&format!("inv-{i}"), "alice", "bob")
+                .with_message(&note)
+                .sent()
+        });
+        publisher.publish(events).await;
+    }
+    let total = BEFORE + AFTER;
+    assert!(total > 2 * notification_service::storage::UPDATES_KEPT);
+
+    // Only now does the reader look at its stream.
+    let mut last = 0;
+    let status = loop {
+        match stalled.next_result().await {
+            Ok(update) => {
+                assert_eq!(update.cursor, last + 1, "no silent gap");
+                last = update.cursor;
+            }
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains(&format!("resume_after={last}")),
+        "{}",
+        status.message()
+    );
+    assert!(
+        last + notification_service::storage::UPDATES_KEPT < total,
+        "cut off at {last}: the usual log alone would not reach back"
+    );
+    let mut resumed = app.subscribe("bob", Some(last)).await;
+    read_run(&mut resumed, last, total - last).await;
+}
+
+/// Users who subscribe and go away leave nothing behind in the hub: a
+/// server would otherwise grow by every user who ever opened a stream.
+/// (Before, an entry with its buffer stayed until an update for that user
+/// came along, which for most never did.)
+#[tokio::test]
+async fn users_who_stop_listening_leave_nothing_in_the_hub() {
+    let app = spawn_app().await;
+    for round in 0..3 {
+        let mut streams = Vec::new();
+        for i in 0..200 {
+            streams.push(app.subscribe(&format!("user-{round}-{i}"), None).await);
+        }
+        // Two streams of one user: the entry stays while either is open.
+        let phone = app.subscribe("dana", None).await;
+        let laptop = app.subscribe("dana", None).await;
+        assert_eq!(app.hub.user_count(), 201);
+        drop(streams);
+        drop(phone);
+        eventually(PATIENCE, || async { (app.hub.user_count() == 1).then_some(()) }).await;
+        assert_eq!(app.hub.stream_count(), 1, "dana's laptop still listens");
+        drop(laptop);
+        eventually(PATIENCE, || async { (app.hub.user_count() == 0).then_some(()) }).await;
+    }
+}
