@@ -8,6 +8,7 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 use proto::{invitations::v1::invitation_service_server::InvitationServiceServer, service_names};
 use service_kit::{
     auth::{Authenticator, JwtKeys},
+    limits::RateLimits,
     server::{self as kit, MAX_MESSAGE_BYTES},
 };
 use tokio::net::TcpListener;
@@ -132,8 +133,10 @@ impl App {
         } = self;
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
+        let limits = RateLimits::new(config.rate);
+        let housekeeping = limits.spawn_housekeeping();
         let api = InterceptedService::new(
-            InvitationServiceServer::new(InvitationApi::new(invitations.clone()))
+            InvitationServiceServer::new(InvitationApi::new(invitations.clone(), limits.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             Authenticator::new(keys),
@@ -153,13 +156,14 @@ impl App {
             background_stopped,
         ));
 
-        let router = tonic::transport::Server::builder()
+        let router = kit::server(config.max_streams_per_connection)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api);
         let served = kit::serve(router, listener, reporter, SERVICES, shutdown, || {}).await;
 
+        housekeeping.abort();
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
         let store = invitations.store().clone();

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use service_kit::config::parse_duration;
+use service_kit::{config::parse_duration, limits::RateSettings, server::DEFAULT_MAX_STREAMS_PER_CONNECTION};
 
 use crate::domain::Policy;
 
@@ -25,6 +25,10 @@ pub struct Config {
     /// How often acknowledged outbox events are pruned. Not a flag
     /// ([`OUTBOX_PRUNE_INTERVAL`]); tests shorten it.
     pub outbox_prune_interval: Duration,
+    /// Calls per second and user, per class of call.
+    pub rate: RateSettings,
+    /// Concurrent calls one HTTP/2 connection may hold.
+    pub max_streams_per_connection: u32,
 }
 
 /// How often acknowledged outbox events are pruned in production.
@@ -130,6 +134,19 @@ pub struct ServeArgs {
     /// Acknowledged outbox events older than this are deleted.
     #[arg(long, env = "INVITATION_OUTBOX_RETENTION", global = true, default_value = "7d", value_parser = parse_duration)]
     pub outbox_retention: Duration,
+    /// Reading calls (gets, lists, stats) one user may make per second,
+    /// with a burst of twice that; 0 turns the limit off.
+    #[arg(long, env = "INVITATION_READS_PER_SECOND", global = true, default_value_t = 100)]
+    pub reads_per_second: u32,
+    /// Changing calls (send, withdraw, accept, ignore, remove) one user may
+    /// make per second, with a burst of twice that; 0 turns the limit off.
+    #[arg(long, env = "INVITATION_WRITES_PER_SECOND", global = true, default_value_t = 20)]
+    pub writes_per_second: u32,
+    /// Concurrent calls one HTTP/2 connection may hold (advertised to
+    /// clients as SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "INVITATION_MAX_STREAMS_PER_CONNECTION", global = true,
+          default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
 }
 
 impl ServeArgs {
@@ -145,6 +162,9 @@ impl ServeArgs {
             pending_ttl,
             sweep_interval,
             outbox_retention,
+            reads_per_second,
+            writes_per_second,
+            max_streams_per_connection,
         } = self;
         Config {
             listen_addr,
@@ -160,6 +180,11 @@ impl ServeArgs {
             sweep_interval: sweep_interval.max(Duration::from_millis(10)),
             outbox_retention,
             outbox_prune_interval: OUTBOX_PRUNE_INTERVAL,
+            rate: RateSettings {
+                reads_per_second,
+                writes_per_second,
+            },
+            max_streams_per_connection,
         }
     }
 }

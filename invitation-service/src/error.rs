@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use service_kit::limits::RateLimited;
+
 use crate::{domain::DomainError, storage::StoreError};
 
 const ERROR_DOMAIN: &str = "invitations.v1";
@@ -20,6 +22,8 @@ pub enum Error {
     Flush(String),
     #[error("background task: {0}")]
     Task(String),
+    #[error("{0}")]
+    RateLimited(RateLimited),
 }
 
 fn with_info(code: Code, message: String, reason: &str, key: &str, value: String) -> Status {
@@ -35,6 +39,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let domain = match error {
             Error::Domain(e) => e,
+            Error::RateLimited(limited) => return service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
                 tracing::error!(error = %error, "internal error");
                 return Status::internal("internal error; the request may be retried");

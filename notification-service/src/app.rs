@@ -13,6 +13,7 @@ use proto::{
 };
 use service_kit::{
     auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
+    limits::RateLimits,
     server::{self as kit, MAX_MESSAGE_BYTES},
 };
 use tokio::net::TcpListener;
@@ -123,8 +124,10 @@ impl App {
         } = self;
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
+        let limits = RateLimits::new(config.rate);
+        let housekeeping = limits.spawn_housekeeping();
         let api = InterceptedService::new(
-            NotificationServiceServer::new(NotificationApi::new(notifier.clone()))
+            NotificationServiceServer::new(NotificationApi::new(notifier.clone(), limits))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             Authenticator::new(Arc::clone(&keys)),
@@ -139,7 +142,7 @@ impl App {
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(crate::timers::run(notifier.clone(), config.timer_tick, timers_stopped));
 
-        let router = tonic::transport::Server::builder()
+        let router = kit::server(config.max_streams_per_connection)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -148,6 +151,7 @@ impl App {
         let hub = Arc::clone(notifier.hub());
         let served = kit::serve(router, listener, reporter, SERVICES, shutdown, move || hub.close()).await;
 
+        housekeeping.abort();
         let _ = stop_timers.send(true);
         let _ = timers.await;
         let store = notifier.store().clone();

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use service_kit::config::parse_duration;
+use service_kit::{config::parse_duration, limits::RateSettings, server::DEFAULT_MAX_STREAMS_PER_CONNECTION};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -17,6 +17,10 @@ pub struct Config {
     pub undo_window: Duration,
     /// How often due notifications are looked for.
     pub timer_tick: Duration,
+    /// Calls per second and user, per class of call.
+    pub rate: RateSettings,
+    /// Concurrent calls one HTTP/2 connection may hold.
+    pub max_streams_per_connection: u32,
 }
 
 #[derive(Debug, Parser)]
@@ -80,6 +84,19 @@ pub struct ServeArgs {
     /// How often due notifications are looked for.
     #[arg(long, env = "NOTIFICATION_TIMER_TICK", global = true, default_value = "100ms", value_parser = parse_duration)]
     pub timer_tick: Duration,
+    /// Reading calls (preferences, lists, counts, delivery status) one user
+    /// may make per second, with a burst of twice that; 0 turns it off.
+    #[arg(long, env = "NOTIFICATION_READS_PER_SECOND", global = true, default_value_t = 100)]
+    pub reads_per_second: u32,
+    /// Changing calls (UpdatePreferences, MarkRead) and Subscribe one user
+    /// may make per second, with a burst of twice that; 0 turns it off.
+    #[arg(long, env = "NOTIFICATION_WRITES_PER_SECOND", global = true, default_value_t = 20)]
+    pub writes_per_second: u32,
+    /// Concurrent calls one HTTP/2 connection may hold, open `Subscribe`
+    /// streams included (advertised as SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "NOTIFICATION_MAX_STREAMS_PER_CONNECTION", global = true,
+          default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
 }
 
 impl Cli {
@@ -95,6 +112,9 @@ impl Cli {
             digest_interval,
             undo_window,
             timer_tick,
+            reads_per_second,
+            writes_per_second,
+            max_streams_per_connection,
         } = self.serve;
         if digest_interval.is_zero() {
             return Err("--digest-interval (NOTIFICATION_DIGEST_INTERVAL) must be longer than 0s".to_owned());
@@ -106,6 +126,11 @@ impl Cli {
             digest_interval,
             undo_window,
             timer_tick: timer_tick.max(Duration::from_millis(5)),
+            rate: RateSettings {
+                reads_per_second,
+                writes_per_second,
+            },
+            max_streams_per_connection,
         })
     }
 }

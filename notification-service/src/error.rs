@@ -4,7 +4,11 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use service_kit::limits::RateLimited;
+
 use crate::storage::StoreError;
+
+const ERROR_DOMAIN: &str = "notifications.v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,6 +36,8 @@ pub enum Error {
     Flush(String),
     #[error("background task: {0}")]
     Task(String),
+    #[error("{0}")]
+    RateLimited(RateLimited),
 }
 
 impl From<Error> for Status {
@@ -46,6 +52,7 @@ impl From<Error> for Status {
             Error::DeliveryStatusNotFound => Status::not_found(message),
             Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),
             Error::ServerClosing { .. } => Status::unavailable(message),
+            Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
             Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
                 tracing::error!(error = %message, "internal error");

@@ -61,10 +61,7 @@ impl Drop for Subscription {
         // Leave the channel first, so the count below no longer holds us.
         drop(self.receiver.take());
         let mut users = self.hub.users.lock().expect("hub lock");
-        if users
-            .get(&self.user)
-            .is_some_and(|sender| sender.receiver_count() == 0)
-        {
+        if users.get(&self.user).is_some_and(|sender| sender.receiver_count() == 0) {
             users.remove(&self.user);
         }
     }

@@ -236,9 +236,12 @@ impl Notifier {
         resume_after: Option<u64>,
     ) -> Result<ReceiverStream<Result<pb::NotificationUpdate, Status>>, Status> {
         // Listen before reading the log, so nothing falls between the two.
-        let (live, closing) = self.hub.subscribe(&user).map_err(|TooManyStreams| Error::TooManyStreams {
-            max: crate::hub::MAX_STREAMS_PER_USER,
-        })?;
+        let (live, closing) = self
+            .hub
+            .subscribe(&user)
+            .map_err(|TooManyStreams| Error::TooManyStreams {
+                max: crate::hub::MAX_STREAMS_PER_USER,
+            })?;
         let backlog = match resume_after {
             Some(after) => {
                 let owner = user.clone();

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod healthcheck;
+pub mod limits;
 pub mod server;
 pub mod telemetry;
 pub mod time;

@@ -4,13 +4,77 @@
 
 use std::time::Duration;
 
+use tonic::{
+    Code, Status,
+    body::Body,
+    codegen::http,
+    transport::server::{Router as TonicRouter, Server},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{
+    layer::util::{Identity, Stack},
+    util::MapResponseLayer,
+};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The largest request or reply message either service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Concurrent streams (calls) one HTTP/2 connection may hold, by default.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 200;
+
+type ResponseFix = MapResponseLayer<fn(http::Response<Body>) -> http::Response<Body>>;
+
+/// The server both services build, with [`server`]'s limits and fixes.
+pub type Builder = Server<Stack<ResponseFix, Identity>>;
+
+/// A [`Builder`] with its services added.
+pub type Router = TonicRouter<Stack<ResponseFix, Identity>>;
+
+/// A server whose connections each hold at most `max_streams_per_connection`
+/// concurrent calls: advertised to clients as HTTP/2's
+/// SETTINGS_MAX_CONCURRENT_STREAMS (a well-behaved client queues beyond
+/// it, the server refuses extra streams from one that does not) and
+/// enforced again per connection. Requests over the message limit get
+/// RESOURCE_EXHAUSTED, as gRPC's status guide says, not tonic's OUT_OF_RANGE.
+#[must_use]
+pub fn server(max_streams_per_connection: u32) -> Builder {
+    let fix: fn(http::Response<Body>) -> http::Response<Body> = too_large_is_resource_exhausted;
+    Server::builder()
+        .max_concurrent_streams(max_streams_per_connection)
+        .concurrency_limit_per_connection(usize::try_from(max_streams_per_connection).unwrap_or(usize::MAX))
+        .layer(MapResponseLayer::new(fix))
+}
+
+/// tonic refuses a request message over the limit before any handler runs,
+/// with OUT_OF_RANGE in a headers-only reply; make it RESOURCE_EXHAUSTED
+/// with a message a person can act on.
+fn too_large_is_resource_exhausted(mut response: http::Response<Body>) -> http::Response<Body> {
+    const TONIC_SAYS: &str = "Error, decoded message length too large: found ";
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if status.code() != Code::OutOfRange {
+        return response;
+    }
+    let Some(figures) = status.message().strip_prefix(TONIC_SAYS) else {
+        return response;
+    };
+    // "{len} bytes, the limit is: {limit} bytes"
+    let mut numbers = figures.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let (Some(found), Some(limit)) = (numbers.next(), numbers.next()) else {
+        return response;
+    };
+    let replacement = Status::resource_exhausted(format!(
+        "the request message is {found} bytes, over this service's limit of {limit} bytes"
+    ));
+    if replacement.add_header(response.headers_mut()).is_err() {
+        tracing::warn!("cannot rewrite the status of an oversized request");
+    }
+    response
+}
 
 /// Reflection services, v1 and v1alpha, listing `services` (the ones this
 /// binary serves), health and reflection itself.
@@ -104,7 +168,7 @@ pub async fn shutdown_signal() {
 ///
 /// When the server fails.
 pub async fn serve(
-    router: tonic::transport::server::Router,
+    router: Router,
     listener: tokio::net::TcpListener,
     reporter: HealthReporter,
     services: &'static [&'static str],

@@ -6,7 +6,10 @@
 mod paging;
 
 use proto::invitations::v1::{self as pb, invitation_service_server::InvitationService};
-use service_kit::auth;
+use service_kit::{
+    auth,
+    limits::{Class, RateLimits},
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -23,12 +26,23 @@ const MAX_NAME_CHARS: usize = 100;
 #[derive(Debug, Clone)]
 pub struct InvitationApi {
     invitations: Invitations,
+    limits: RateLimits,
 }
 
 impl InvitationApi {
     #[must_use]
-    pub fn new(invitations: Invitations) -> Self {
-        Self { invitations }
+    pub fn new(invitations: Invitations, limits: RateLimits) -> Self {
+        Self { invitations, limits }
+    }
+
+    /// The authenticated caller, as a user id and display name, once their
+    /// rate for this class of call allows it.
+    fn caller<T>(&self, request: &Request<T>, class: Class) -> Result<(UserId, String), Status> {
+        let (user, name) = caller(request)?;
+        self.limits
+            .check(user.as_str(), class)
+            .map_err(|limited| Status::from(Error::RateLimited(limited)))?;
+        Ok((user, name))
     }
 
     fn note(&self, field: &'static str, raw: &str) -> Result<Note, Status> {
@@ -84,7 +98,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::SendInvitationRequest>,
     ) -> Result<Response<pb::Invitation>, Status> {
-        let (sender, sender_name) = caller(&request)?;
+        let (sender, sender_name) = self.caller(&request, Class::Write)?;
         let pb::SendInvitationRequest {
             recipient_id,
             message,
@@ -107,7 +121,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::WithdrawInvitationRequest>,
     ) -> Result<Response<pb::Invitation>, Status> {
-        let (actor, _) = caller(&request)?;
+        let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::WithdrawInvitationRequest { invitation_id, note } = request.into_inner();
         let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
         let action = Action::Withdraw {
@@ -123,7 +137,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::AcceptInvitationRequest>,
     ) -> Result<Response<pb::Invitation>, Status> {
-        let (actor, _) = caller(&request)?;
+        let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::AcceptInvitationRequest { invitation_id } = request.into_inner();
         let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
         let inv = self.invitations.act(actor.clone(), id, Action::Accept).await?;
@@ -136,7 +150,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::IgnoreInvitationRequest>,
     ) -> Result<Response<pb::Invitation>, Status> {
-        let (actor, _) = caller(&request)?;
+        let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::IgnoreInvitationRequest { invitation_id } = request.into_inner();
         let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
         let inv = self.invitations.act(actor.clone(), id, Action::Ignore).await?;
@@ -149,7 +163,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::GetInvitationRequest>,
     ) -> Result<Response<pb::Invitation>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::GetInvitationRequest { invitation_id } = request.into_inner();
         let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
         let inv = self.invitations.get(&viewer, &id)?;
@@ -161,7 +175,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::ListSentInvitationsRequest>,
     ) -> Result<Response<pb::ListSentInvitationsResponse>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::ListSentInvitationsRequest { page_size, page_token } = request.into_inner();
         let (limit, after) = paging::parse(page_size, &page_token)?;
         let page = self.invitations.sent(viewer.clone(), after, limit).await?;
@@ -176,7 +190,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::ListReceivedInvitationsRequest>,
     ) -> Result<Response<pb::ListReceivedInvitationsResponse>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::ListReceivedInvitationsRequest { page_size, page_token } = request.into_inner();
         let (limit, after) = paging::parse(page_size, &page_token)?;
         let page = self.invitations.received(viewer.clone(), after, limit).await?;
@@ -191,7 +205,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::GetRelationshipRequest>,
     ) -> Result<Response<pb::GetRelationshipResponse>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::GetRelationshipRequest { other_user_id } = request.into_inner();
         let other = other_user(&other_user_id, &viewer)?;
         let now = self.invitations.now();
@@ -211,7 +225,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::ListConnectionsRequest>,
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::ListConnectionsRequest { page_size, page_token } = request.into_inner();
         let (limit, after) = paging::parse(page_size, &page_token)?;
         let page = self.invitations.connections(viewer, after, limit).await?;
@@ -230,7 +244,7 @@ impl InvitationService for InvitationApi {
 
     #[tracing::instrument(skip_all, fields(rpc = "RemoveConnection"), err(level = "debug"))]
     async fn remove_connection(&self, request: Request<pb::RemoveConnectionRequest>) -> Result<Response<()>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Write)?;
         let pb::RemoveConnectionRequest { other_user_id } = request.into_inner();
         let other = other_user(&other_user_id, &viewer)?;
         self.invitations.remove_connection(viewer, other).await?;
@@ -242,7 +256,7 @@ impl InvitationService for InvitationApi {
         &self,
         request: Request<pb::GetInvitationStatsRequest>,
     ) -> Result<Response<pb::InvitationStats>, Status> {
-        let (viewer, _) = caller(&request)?;
+        let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::GetInvitationStatsRequest {} = request.into_inner();
         let stats = self.invitations.stats(viewer).await?;
         Ok(Response::new(pb::InvitationStats {

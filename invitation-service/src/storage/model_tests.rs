@@ -202,7 +202,9 @@ enum Outcome {
 fn refusal(error: Error) -> Refusal {
     let domain = match error {
         Error::Domain(e) => e,
-        e @ (Error::Store(_) | Error::Flush(_) | Error::Task(_)) => panic!("internal error: {e}"),
+        e @ (Error::Store(_) | Error::Flush(_) | Error::Task(_) | Error::RateLimited(_)) => {
+            panic!("not a refusal of the model: {e}")
+        }
     };
     match domain {
         DomainError::InvalidArgument { field, reason } => panic!("invalid argument {field}: {reason}"),

@@ -53,6 +53,8 @@ pub(crate) type Client = InvitationServiceClient<InterceptedService<Channel, Bea
 pub(crate) struct TestApp {
     pub(crate) clock: ManualClock,
     pub(crate) keys: JwtKeys,
+    /// Where the server listens, for tests that open connections of their own.
+    pub(crate) addr: std::net::SocketAddr,
     pub(crate) channel: Channel,
     pub(crate) config: Config,
     pub(crate) data_dir: Arc<TempDir>,
@@ -71,6 +73,9 @@ pub(crate) fn test_config(data_dir: &std::path::Path, policy: Policy) -> Config 
         sweep_interval: Duration::from_millis(20),
         outbox_retention: 7 * DAY,
         outbox_prune_interval: Duration::from_millis(20),
+        // Tests call as fast as they can; the limits' own tests turn them on.
+        rate: service_kit::limits::RateSettings::OFF,
+        max_streams_per_connection: service_kit::server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
     }
 }
 
@@ -115,6 +120,7 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
     TestApp {
         clock,
         keys: JwtKeys::new(SECRET).unwrap(),
+        addr,
         channel,
         config,
         data_dir,
@@ -227,6 +233,7 @@ pub(crate) async fn spawn_app_with_config(
     let app = TestApp {
         clock,
         keys: JwtKeys::new(SECRET).unwrap(),
+        addr,
         channel,
         config,
         data_dir: dir,

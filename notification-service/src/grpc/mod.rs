@@ -5,7 +5,10 @@
 mod preferences;
 
 use proto::notifications::v1::{self as pb, notification_service_server::NotificationService};
-use service_kit::auth;
+use service_kit::{
+    auth,
+    limits::{Class, RateLimits},
+};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -21,17 +24,22 @@ pub const MAX_MARK_READ_IDS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct NotificationApi {
     notifier: Notifier,
+    limits: RateLimits,
 }
 
 impl NotificationApi {
     #[must_use]
-    pub fn new(notifier: Notifier) -> Self {
-        Self { notifier }
+    pub fn new(notifier: Notifier, limits: RateLimits) -> Self {
+        Self { notifier, limits }
     }
-}
 
-fn caller<T>(request: &Request<T>) -> Result<String, Status> {
-    Ok(auth::caller(request)?.user_id.clone())
+    /// The authenticated caller, once their rate for this class of call
+    /// allows it.
+    fn caller<T>(&self, request: &Request<T>, class: Class) -> Result<String, Status> {
+        let user = auth::caller(request)?.user_id.clone();
+        self.limits.check(&user, class).map_err(Error::RateLimited)?;
+        Ok(user)
+    }
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Status {
@@ -67,7 +75,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::GetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Read)?;
         let preferences = self.notifier.preferences(user).await?;
         Ok(Response::new(preferences::to_pb(&preferences)))
     }
@@ -77,7 +85,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::UpdatePreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Write)?;
         let pb::UpdatePreferencesRequest {
             preferences: update,
             update_mask,
@@ -92,9 +100,7 @@ impl NotificationService for NotificationApi {
             // Read, overlay and write in one atomic step: two clients that
             // change different fields at once must both see their change kept.
             self.notifier
-                .update_preferences(user, move |current| {
-                    preferences::apply_mask(&current, &update, &paths)
-                })
+                .update_preferences(user, move |current| preferences::apply_mask(&current, &update, &paths))
                 .await?
         };
         Ok(Response::new(preferences::to_pb(&merged)))
@@ -105,7 +111,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Read)?;
         let pb::ListNotificationsRequest {
             page_size,
             page_token,
@@ -126,14 +132,14 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Write)?;
         let pb::SubscribeRequest { resume_after } = request.into_inner();
         Ok(Response::new(self.notifier.subscribe(user, resume_after).await?))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "MarkRead"), err(level = "debug"))]
     async fn mark_read(&self, request: Request<pb::MarkReadRequest>) -> Result<Response<pb::MarkReadResponse>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Write)?;
         let pb::MarkReadRequest { notification_ids, all } = request.into_inner();
         let numbers = match (all, notification_ids.is_empty()) {
             (true, true) => None,
@@ -168,7 +174,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::GetUnreadCountRequest>,
     ) -> Result<Response<pb::GetUnreadCountResponse>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Read)?;
         let unread_count = self.notifier.unread_count(user).await?;
         Ok(Response::new(pb::GetUnreadCountResponse { unread_count }))
     }
@@ -178,7 +184,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<pb::GetDeliveryStatusRequest>,
     ) -> Result<Response<pb::GetDeliveryStatusResponse>, Status> {
-        let user = caller(&request)?;
+        let user = self.caller(&request, Class::Read)?;
         let pb::GetDeliveryStatusRequest { invitation_id } = request.into_inner();
         if invitation_id.is_empty() || invitation_id.len() > 128 {
             return Err(invalid("invitation_id", "must be an invitation id"));

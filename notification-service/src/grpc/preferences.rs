@@ -110,6 +110,15 @@ pub(crate) fn from_pb(p: pb::Preferences) -> Result<Preferences, Error> {
     let digest_interval = match digest_interval {
         None => None,
         Some(d) => {
+            // prost would fold stray nanos into seconds; the contract says a
+            // Duration's nanos lie within ±999,999,999 with the sign of seconds.
+            if d.nanos.unsigned_abs() > 999_999_999 || (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0)
+            {
+                return Err(invalid(
+                    "digest_interval",
+                    "is not a valid Duration: nanos must be within ±999,999,999 and have the sign of seconds",
+                ));
+            }
             let d = Duration::try_from(d).map_err(|_| invalid("digest_interval", "must not be negative"))?;
             if d < MIN_DIGEST_INTERVAL || d > MAX_DIGEST_INTERVAL {
                 return Err(invalid(
@@ -251,6 +260,17 @@ mod tests {
             assert!(
                 apply_mask(&Preferences::default(), &update, &[path.to_owned()]).is_err(),
                 "{path}"
+            );
+        }
+        for (seconds, nanos) in [(0, 2_000_000_000), (120, 1_000_000_000), (120, -1), (-120, 1)] {
+            let update = pb::Preferences {
+                digest_interval: Some(prost_types::Duration { seconds, nanos }),
+                ..Default::default()
+            };
+            let refused = apply_mask(&Preferences::default(), &update, &["digest_interval".to_owned()]);
+            assert!(
+                matches!(&refused, Err(Error::InvalidArgument { reason, .. }) if reason.contains("nanos")),
+                "{seconds}s {nanos}ns: {refused:?}"
             );
         }
         for (secs, ok) in [

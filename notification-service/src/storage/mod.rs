@@ -189,11 +189,9 @@ impl Store {
                 Ok(changed) => changed,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let swapped = self.preferences.compare_and_swap(
-                &key,
-                stored,
-                Some(records::encode_preferences(&changed)),
-            )?;
+            let swapped =
+                self.preferences
+                    .compare_and_swap(&key, stored, Some(records::encode_preferences(&changed)))?;
             if swapped.is_ok() {
                 return Ok(Ok(changed));
             }

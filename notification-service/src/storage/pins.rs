@@ -121,6 +121,10 @@ mod tests {
         assert_eq!(keep_from(2_500, None), 1_501);
         assert_eq!(keep_from(2_500, Some(232)), 233);
         assert_eq!(keep_from(2_500, Some(2_000)), 1_501, "a recent pin keeps the usual");
-        assert_eq!(keep_from(MAX_UPDATES_KEPT + 500, Some(232)), 501, "never more than the cap");
+        assert_eq!(
+            keep_from(MAX_UPDATES_KEPT + 500, Some(232)),
+            501,
+            "never more than the cap"
+        );
     }
 }

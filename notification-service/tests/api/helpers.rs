@@ -8,8 +8,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use notification_service::{
     App, Config, StartError,
-    hub::Hub,
     domain::{Clock as _, ManualClock, Timestamp},
+    hub::Hub,
 };
 use proto::{
     invitations::v1::{self as ipb, InvitationState, invitation_event::Kind as EventKind},
@@ -88,6 +88,9 @@ fn test_config(data_dir: &std::path::Path) -> Config {
         digest_interval: DIGEST,
         undo_window: UNDO,
         timer_tick: Duration::from_millis(10),
+        // Tests call as fast as they can; the limits' own tests turn them on.
+        rate: service_kit::limits::RateSettings::OFF,
+        max_streams_per_connection: service_kit::server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
     }
 }
 

@@ -9,6 +9,7 @@ mod durability;
 mod helpers;
 mod inbox;
 mod ingest;
+mod limits;
 mod outcomes;
 mod preferences;
 mod subscribe;

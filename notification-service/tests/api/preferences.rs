@@ -368,3 +368,29 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
         assert_eq!(field.read(last.clone()), field.read(expected), "{}", field.path());
     }
 }
+
+/// A Duration whose nanos are out of range is not a Duration: prost would
+/// quietly read 60 s and 2,000,000,000 ns as 62 s, the contract says refuse.
+#[tokio::test]
+async fn a_digest_interval_with_nanos_out_of_range_is_refused() {
+    let app = spawn_app().await;
+    for (seconds, nanos) in [(60, 2_000_000_000), (600, 1_000_000_000), (600, -5)] {
+        let update = pb::Preferences {
+            digest_interval: Some(prost_types::Duration { seconds, nanos }),
+            ..defaults()
+        };
+        let refused = app
+            .try_update_preferences("alice", update.clone(), &["digest_interval"])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::InvalidArgument,
+            "{seconds}s {nanos}ns: {refused:?}"
+        );
+        assert!(refused.message().contains("nanos"), "{}", refused.message());
+        let refused = app.try_update_preferences("alice", update, &[]).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "without a mask too");
+    }
+    assert_eq!(app.preferences("alice").await, defaults(), "nothing changed");
+}
