@@ -1,6 +1,7 @@
-//! What both services share: JWT bearer auth, telemetry, the pieces of server
-//! start-up and shutdown (health, reflection, signals), the `healthcheck`
-//! client, duration parsing for configuration, and the clock.
+//! What both services share: JWT bearer auth, the text rules for user ids,
+//! names and notes, invitation ids, telemetry, the pieces of server start-up
+//! and shutdown (health, reflection, signals), the `healthcheck` client,
+//! duration parsing for configuration, and the clock.
 
 #![forbid(unsafe_code)]
 
@@ -9,4 +10,5 @@ pub mod config;
 pub mod healthcheck;
 pub mod server;
 pub mod telemetry;
+pub mod text;
 pub mod time;
