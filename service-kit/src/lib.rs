@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod healthcheck;
+pub mod ids;
 pub mod server;
 pub mod telemetry;
 pub mod text;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{DomainError, Timestamp};
+use super::DomainError;
 
 /// Longest user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 128;
@@ -40,61 +40,6 @@ impl UserId {
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// An invitation id: 16 bytes, the creation time in milliseconds followed by
-/// random bits, so ids sort by creation time. Shown as 32 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InvitationId([u8; 16]);
-
-impl InvitationId {
-    #[must_use]
-    pub fn new(created: Timestamp, random: u64) -> Self {
-        let mut bytes = [0; 16];
-        bytes[..8].copy_from_slice(&created.as_millis().to_be_bytes());
-        bytes[8..].copy_from_slice(&random.to_be_bytes());
-        Self(bytes)
-    }
-
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// # Errors
-    ///
-    /// INVALID_ARGUMENT naming `field` unless `raw` is 32 hex digits.
-    pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
-        let invalid = |reason: &str| DomainError::InvalidArgument {
-            field,
-            reason: reason.to_owned(),
-        };
-        if raw.is_empty() {
-            return Err(invalid("is required"));
-        }
-        if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("must be an invitation id (32 hex digits)"));
-        }
-        let mut bytes = [0; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).map_err(|_| invalid("must be hex"))?;
-        }
-        Ok(Self(bytes))
-    }
-}
-
-impl fmt::Display for InvitationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
     }
 }
 
@@ -192,19 +137,6 @@ mod tests {
             }
         );
         assert_eq!(Note::parse("message", "  hi  ", 300).unwrap().as_str(), "hi");
-    }
-
-    #[test]
-    fn invitation_ids_round_trip_and_sort_by_time() {
-        let early = InvitationId::new(Timestamp::from_millis(1_000), u64::MAX);
-        let late = InvitationId::new(Timestamp::from_millis(1_001), 0);
-        assert!(early < late);
-        let text = early.to_string();
-        assert_eq!(text.len(), 32);
-        assert_eq!(InvitationId::parse("id", &text), Ok(early));
-        assert!(InvitationId::parse("id", "xyz").is_err());
-        assert!(InvitationId::parse("id", &"g".repeat(32)).is_err());
-        assert!(InvitationId::parse("id", "").is_err());
     }
 
     #[test]

@@ -58,6 +58,11 @@ fn parse<T>(result: Result<T, DomainError>) -> Result<T, Status> {
     result.map_err(refuse)
 }
 
+/// `invitation_id`, read with the rule both services share.
+fn parse_invitation_id(raw: &str) -> Result<InvitationId, Status> {
+    InvitationId::parse(raw).map_err(|reason| refuse(DomainError::invalid("invitation_id", reason)))
+}
+
 /// `other_user_id`: a valid id that is not the caller's.
 fn other_user(raw: &str, viewer: &UserId) -> Result<UserId, Status> {
     let other = parse(UserId::parse("other_user_id", raw))?;
@@ -109,7 +114,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = caller(&request)?;
         let pb::WithdrawInvitationRequest { invitation_id, note } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let action = Action::Withdraw {
             note: self.note("note", &note)?,
         };
@@ -125,7 +130,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = caller(&request)?;
         let pb::AcceptInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.act(actor.clone(), id, Action::Accept).await?;
         tracing::info!(invitation = %inv.id, "invitation accepted");
         Ok(Response::new(view(&inv, &actor)))
@@ -138,7 +143,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = caller(&request)?;
         let pb::IgnoreInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.act(actor.clone(), id, Action::Ignore).await?;
         tracing::info!(invitation = %inv.id, "invitation ignored");
         Ok(Response::new(view(&inv, &actor)))
@@ -151,7 +156,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (viewer, _) = caller(&request)?;
         let pb::GetInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.get(&viewer, &id)?;
         Ok(Response::new(view(&inv, &viewer)))
     }
