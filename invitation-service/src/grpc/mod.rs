@@ -16,9 +16,6 @@ use crate::{
     service::Invitations,
 };
 
-/// Longest display name kept from a token, in characters.
-const MAX_NAME_CHARS: usize = 100;
-
 /// The `invitations.v1.InvitationService` implementation.
 #[derive(Debug, Clone)]
 pub struct InvitationApi {
@@ -36,18 +33,11 @@ impl InvitationApi {
     }
 }
 
-/// The authenticated caller, as a user id.
+/// The authenticated caller: their user id and display name (empty without one).
 fn caller<T>(request: &Request<T>) -> Result<(UserId, String), Status> {
     let caller = auth::caller(request)?;
     let id = UserId::parse("sub", &caller.user_id).map_err(|_| Status::unauthenticated("invalid token subject"))?;
-    let name = caller
-        .name
-        .as_deref()
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_NAME_CHARS)
-        .collect();
-    Ok((id, name))
+    Ok((id, caller.name.clone().unwrap_or_default()))
 }
 
 fn refuse(e: DomainError) -> Status {

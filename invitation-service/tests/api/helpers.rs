@@ -126,12 +126,14 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
 impl TestApp {
     /// A signed token for `user`.
     pub(crate) fn token(&self, user: &str) -> String {
-        self.keys.mint(
-            user,
-            Some(&format!("{user} (display)")),
-            Duration::from_secs(3600),
-            None,
-        )
+        self.keys
+            .mint(
+                user,
+                Some(&format!("{user} (display)")),
+                Duration::from_secs(3600),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("no token for {user:?}: {e}"))
     }
 
     /// A client acting as `user`.

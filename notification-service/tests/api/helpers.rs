@@ -180,18 +180,21 @@ impl TestApp {
 
     /// A signed token for `user`, with a display name.
     pub(crate) fn token(&self, user: &str) -> String {
-        self.keys.mint(
-            user,
-            Some(&format!("{user} (display)")),
-            Duration::from_secs(3600),
-            None,
-        )
+        self.keys
+            .mint(
+                user,
+                Some(&format!("{user} (display)")),
+                Duration::from_secs(3600),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("no token for {user:?}: {e}"))
     }
 
     /// The token invitation-service mints for itself.
     pub(crate) fn publisher_token(&self) -> String {
         self.keys
             .mint(SOURCE, None, Duration::from_secs(3600), Some(PUBLISH_SCOPE))
+            .unwrap()
     }
 
     /// A client acting as `user`.

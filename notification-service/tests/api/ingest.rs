@@ -123,7 +123,8 @@ async fn only_a_token_with_the_publish_scope_may_publish() {
             None,
             std::time::Duration::from_secs(60),
             Some(service_kit::auth::PUBLISH_SCOPE),
-        );
+        )
+        .unwrap();
     let forged = app.try_publisher(Some(forged), SOURCE).await.unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated, "{forged:?}");
 
