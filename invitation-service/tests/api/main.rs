@@ -10,3 +10,4 @@ mod lists;
 mod privacy;
 mod process;
 mod publisher;
+mod text;
