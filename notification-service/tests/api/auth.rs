@@ -7,7 +7,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use proto::notifications::v1 as pb;
 use tonic::{Code, Status};
 
-use crate::helpers::{Client, SECRET, spawn_app};
+use crate::helpers::{Client, SECRET, spawn_app, well_formed_id};
 
 /// Calls every RPC of the service once with `client`.
 async fn call_every_rpc(mut client: Client) -> Vec<(&'static str, Result<(), Status>)> {
@@ -60,7 +60,7 @@ async fn call_every_rpc(mut client: Client) -> Vec<(&'static str, Result<(), Sta
             "GetDeliveryStatus",
             client
                 .get_delivery_status(pb::GetDeliveryStatusRequest {
-                    invitation_id: "inv-a".into(),
+                    invitation_id: well_formed_id("inv-a"),
                 })
                 .await
                 .map(drop),
