@@ -35,7 +35,8 @@ pub const LEEWAY_SECS: u64 = 5;
 /// Most verified tokens remembered; when full, the memory starts afresh.
 const MAX_CACHED_TOKENS: usize = 10_000;
 
-/// The registered and private claims our tokens carry.
+/// The registered and private claims our tokens carry. A token from
+/// elsewhere may also carry `nbf`, which verification checks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     // `sub` and `exp` default when absent so that jsonwebtoken's own check
@@ -242,7 +243,7 @@ fn unix_now() -> u64 {
 }
 
 /// The token of an `authorization` header: the scheme `Bearer` in any case,
-/// one or more spaces, then the token (surrounding blanks ignored).
+/// one or more spaces, then the token (trailing blanks ignored).
 fn bearer_token(header: &str) -> Option<&str> {
     const SCHEME: &str = "Bearer";
     let (scheme, rest) = header.split_at_checked(SCHEME.len())?;
