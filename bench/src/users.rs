@@ -44,7 +44,8 @@ impl Tokens {
     pub(crate) fn bearer(&self, user: &str) -> Bearer {
         let token = self
             .keys
-            .mint(user, Some("Bench User"), Duration::from_secs(2 * 3600), None);
+            .mint(user, Some("Bench User"), Duration::from_secs(2 * 3600), None)
+            .expect("bench user ids are valid");
         format!("Bearer {token}").parse().expect("a token is ASCII")
     }
 }

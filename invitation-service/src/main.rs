@@ -12,7 +12,7 @@ use invitation_service::{
     config::{Cli, Command, SecretArgs},
     domain::SystemClock,
 };
-use service_kit::auth::JwtKeys;
+use service_kit::auth::{JwtKeys, MintError};
 
 /// mimalloc rather than the system allocator: sled copies and frees B-tree
 /// nodes on every write, and glibc's malloc took a quarter of the CPU of a
@@ -42,15 +42,17 @@ fn with_secret(args: &SecretArgs, then: impl FnOnce(String) -> ExitCode) -> Exit
 }
 
 fn token(secret: &str, user: &str, name: Option<&str>, ttl: std::time::Duration) -> ExitCode {
-    if !service_kit::auth::is_valid_user_id(user) {
-        return fail("--user must be 1 to 128 bytes without spaces or control characters");
-    }
-    match JwtKeys::new(secret) {
-        Ok(keys) => {
-            println!("{}", keys.mint(user, name, ttl, None));
+    let keys = match JwtKeys::new(secret) {
+        Ok(keys) => keys,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match keys.mint(user, name, ttl, None) {
+        Ok(token) => {
+            println!("{token}");
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.to_string()),
+        Err(MintError::UserId(reason)) => fail(&format!("--user {reason}")),
+        Err(MintError::Name(reason)) => fail(&format!("--name {reason}")),
     }
 }
 

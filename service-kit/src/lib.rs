@@ -1,13 +1,16 @@
-//! What both services share: JWT bearer auth, telemetry, the pieces of server
-//! start-up and shutdown (health, reflection, signals), the `healthcheck`
-//! client, duration parsing for configuration, and the clock.
+//! What both services share: JWT bearer auth, per-user rate limits, the text rules for user ids,
+//! names and notes, invitation ids, telemetry, the pieces of server start-up
+//! and shutdown (health, reflection, signals), the `healthcheck` client,
+//! duration parsing for configuration, and the clock.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
 pub mod healthcheck;
+pub mod ids;
 pub mod limits;
 pub mod server;
 pub mod telemetry;
+pub mod text;
 pub mod time;

@@ -300,6 +300,7 @@ pub fn token(user: &str) -> String {
     JwtKeys::new(SECRET)
         .expect("secret")
         .mint(user, Some(&format!("{user} (name)")), Duration::from_secs(3600), None)
+        .expect("a valid user id and name")
 }
 
 fn channel(endpoint: &str) -> Channel {

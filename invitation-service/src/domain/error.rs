@@ -1,6 +1,8 @@
 //! Why the core refuses a request. Each variant is something a caller can
 //! act on; the gRPC layer alone chooses the status code.
 
+use std::fmt;
+
 use super::{State, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,4 +35,14 @@ pub enum DomainError {
     WrongParty { role: &'static str, action: &'static str },
     #[error("idempotency_key was already used for a different request in the last 24 hours")]
     IdempotencyKeyReused,
+}
+
+impl DomainError {
+    /// `field` breaks its rule, for the `reason` given.
+    pub fn invalid(field: &'static str, reason: impl fmt::Display) -> Self {
+        Self::InvalidArgument {
+            field,
+            reason: reason.to_string(),
+        }
+    }
 }

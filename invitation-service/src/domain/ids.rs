@@ -1,16 +1,19 @@
 //! Validated identifiers and texts: each is parsed once at the edge, so the
-//! rest of the core can trust it.
+//! rest of the core can trust it. The rules are service-kit's [`text`]
+//! rules, which notification-service and the token check apply too.
 
 use std::fmt;
 
-use super::{DomainError, Timestamp};
+use service_kit::text;
+pub use service_kit::text::MAX_USER_ID_BYTES;
 
-/// Longest user id, in bytes.
-pub const MAX_USER_ID_BYTES: usize = 128;
+use super::DomainError;
+
 /// Longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
 
-/// A user id: 1 to 128 bytes, without whitespace or control characters.
+/// A user id in NFC, 1 to 128 bytes, without whitespace or invisible
+/// characters (see [`text::user_id`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserId(String);
 
@@ -19,16 +22,9 @@ impl UserId {
     ///
     /// INVALID_ARGUMENT naming `field` when `raw` breaks the rule.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
-        let reason = if raw.is_empty() {
-            "is required".to_owned()
-        } else if raw.len() > MAX_USER_ID_BYTES {
-            format!("must be at most {MAX_USER_ID_BYTES} bytes")
-        } else if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            "must not contain spaces or control characters".to_owned()
-        } else {
-            return Ok(Self(raw.to_owned()));
-        };
-        Err(DomainError::InvalidArgument { field, reason })
+        text::user_id(raw)
+            .map(Self)
+            .map_err(|reason| DomainError::invalid(field, reason))
     }
 
     #[must_use]
@@ -43,81 +39,22 @@ impl fmt::Display for UserId {
     }
 }
 
-/// An invitation id: 16 bytes, the creation time in milliseconds followed by
-/// random bits, so ids sort by creation time. Shown as 32 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InvitationId([u8; 16]);
-
-impl InvitationId {
-    #[must_use]
-    pub fn new(created: Timestamp, random: u64) -> Self {
-        let mut bytes = [0; 16];
-        bytes[..8].copy_from_slice(&created.as_millis().to_be_bytes());
-        bytes[8..].copy_from_slice(&random.to_be_bytes());
-        Self(bytes)
-    }
-
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// # Errors
-    ///
-    /// INVALID_ARGUMENT naming `field` unless `raw` is 32 hex digits.
-    pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
-        let invalid = |reason: &str| DomainError::InvalidArgument {
-            field,
-            reason: reason.to_owned(),
-        };
-        if raw.is_empty() {
-            return Err(invalid("is required"));
-        }
-        if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("must be an invitation id (32 hex digits)"));
-        }
-        let mut bytes = [0; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).map_err(|_| invalid("must be hex"))?;
-        }
-        Ok(Self(bytes))
-    }
-}
-
-impl fmt::Display for InvitationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A personal note or apology: at most the policy's number of Unicode
-/// characters (not bytes). Leading and trailing whitespace is trimmed.
+/// A personal note or apology, normalised (line ends as LF, trimmed, NFC):
+/// at most the policy's number of Unicode characters (not bytes), without
+/// control characters other than line feed and tab or bidi controls (see
+/// [`text::note`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Note(String);
 
 impl Note {
     /// # Errors
     ///
-    /// INVALID_ARGUMENT naming `field` when the note is longer than
-    /// `max_chars` characters.
+    /// INVALID_ARGUMENT naming `field` when the normalised note is longer
+    /// than `max_chars` characters or holds a refused character.
     pub fn parse(field: &'static str, raw: &str, max_chars: usize) -> Result<Self, DomainError> {
-        let text = raw.trim();
-        let chars = text.chars().count();
-        if chars > max_chars {
-            return Err(DomainError::InvalidArgument {
-                field,
-                reason: format!("must be at most {max_chars} characters (this one has {chars})"),
-            });
-        }
-        Ok(Self(text.to_owned()))
+        text::note(raw, max_chars)
+            .map(Self)
+            .map_err(|reason| DomainError::invalid(field, reason))
     }
 
     #[must_use]
@@ -131,7 +68,8 @@ impl Note {
     }
 }
 
-/// A client's idempotency key: 1 to 128 bytes of printable text.
+/// A client's idempotency key: 1 to 128 bytes without any character of
+/// general category C* (see [`text::opaque_key`]), kept byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
@@ -140,22 +78,15 @@ impl IdempotencyKey {
     ///
     /// # Errors
     ///
-    /// INVALID_ARGUMENT when the key is too long or has control characters.
+    /// INVALID_ARGUMENT when the key is too long or holds a control, format,
+    /// private-use or unassigned character.
     pub fn parse(raw: &str) -> Result<Option<Self>, DomainError> {
         if raw.is_empty() {
             return Ok(None);
         }
-        let reason = if raw.len() > MAX_IDEMPOTENCY_KEY_BYTES {
-            format!("must be at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes")
-        } else if raw.chars().any(char::is_control) {
-            "must not contain control characters".to_owned()
-        } else {
-            return Ok(Some(Self(raw.to_owned())));
-        };
-        Err(DomainError::InvalidArgument {
-            field: "idempotency_key",
-            reason,
-        })
+        text::opaque_key(raw, MAX_IDEMPOTENCY_KEY_BYTES)
+            .map(|key| Some(Self(key.to_owned())))
+            .map_err(|reason| DomainError::invalid("idempotency_key", reason))
     }
 
     #[must_use]
@@ -179,6 +110,18 @@ mod tests {
     }
 
     #[test]
+    fn user_ids_are_kept_in_nfc_and_refusals_name_the_field_and_code_point() {
+        assert_eq!(UserId::parse("f", "e\u{301}milie").unwrap().as_str(), "\u{e9}milie");
+        assert_eq!(
+            UserId::parse("recipient_id", "bo\u{200b}b"),
+            Err(DomainError::InvalidArgument {
+                field: "recipient_id",
+                reason: "must not contain control or invisible formatting characters (found U+200B)".into()
+            })
+        );
+    }
+
+    #[test]
     fn notes_count_characters_not_bytes() {
         let accented = "é".repeat(300);
         assert_eq!(accented.len(), 600);
@@ -192,19 +135,13 @@ mod tests {
             }
         );
         assert_eq!(Note::parse("message", "  hi  ", 300).unwrap().as_str(), "hi");
-    }
-
-    #[test]
-    fn invitation_ids_round_trip_and_sort_by_time() {
-        let early = InvitationId::new(Timestamp::from_millis(1_000), u64::MAX);
-        let late = InvitationId::new(Timestamp::from_millis(1_001), 0);
-        assert!(early < late);
-        let text = early.to_string();
-        assert_eq!(text.len(), 32);
-        assert_eq!(InvitationId::parse("id", &text), Ok(early));
-        assert!(InvitationId::parse("id", "xyz").is_err());
-        assert!(InvitationId::parse("id", &"g".repeat(32)).is_err());
-        assert!(InvitationId::parse("id", "").is_err());
+        assert_eq!(
+            Note::parse("note", "a\u{0}", 300),
+            Err(DomainError::InvalidArgument {
+                field: "note",
+                reason: "must not contain control characters other than line feed and tab (found U+0000)".into()
+            })
+        );
     }
 
     #[test]
@@ -216,5 +153,18 @@ mod tests {
                 .is_some()
         );
         assert!(IdempotencyKey::parse(&"k".repeat(MAX_IDEMPOTENCY_KEY_BYTES + 1)).is_err());
+        assert_eq!(IdempotencyKey::parse("retry 1").unwrap().unwrap().as_str(), "retry 1");
+        for key in ["k\u{0}", "k\u{200b}", "k\u{202e}", "k\u{e000}"] {
+            assert!(
+                matches!(
+                    IdempotencyKey::parse(key),
+                    Err(DomainError::InvalidArgument {
+                        field: "idempotency_key",
+                        ..
+                    })
+                ),
+                "{key:?}"
+            );
+        }
     }
 }

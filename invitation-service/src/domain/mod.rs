@@ -10,8 +10,11 @@ mod pair;
 mod policy;
 
 pub use error::DomainError;
-pub use ids::{IdempotencyKey, InvitationId, MAX_IDEMPOTENCY_KEY_BYTES, MAX_USER_ID_BYTES, Note, UserId};
+pub use ids::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_BYTES, MAX_USER_ID_BYTES, Note, UserId};
 pub use invitation::{Action, EventKind, Invitation, State, Transition, ViewerRole};
 pub use pair::{Pair, Relationship, RelationshipState};
 pub use policy::{Activity, Policy, SEND_WINDOW, SendRequest, WITHDRAWAL_WINDOW};
-pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use service_kit::{
+    ids::InvitationId,
+    time::{Clock, ManualClock, SystemClock, Timestamp},
+};

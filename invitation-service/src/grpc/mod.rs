@@ -19,9 +19,6 @@ use crate::{
     service::Invitations,
 };
 
-/// Longest display name kept from a token, in characters.
-const MAX_NAME_CHARS: usize = 100;
-
 /// The `invitations.v1.InvitationService` implementation.
 #[derive(Debug, Clone)]
 pub struct InvitationApi {
@@ -50,18 +47,11 @@ impl InvitationApi {
     }
 }
 
-/// The authenticated caller, as a user id.
+/// The authenticated caller: their user id and display name (empty without one).
 fn caller<T>(request: &Request<T>) -> Result<(UserId, String), Status> {
     let caller = auth::caller(request)?;
     let id = UserId::parse("sub", &caller.user_id).map_err(|_| Status::unauthenticated("invalid token subject"))?;
-    let name = caller
-        .name
-        .as_deref()
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_NAME_CHARS)
-        .collect();
-    Ok((id, name))
+    Ok((id, caller.name.clone().unwrap_or_default()))
 }
 
 fn refuse(e: DomainError) -> Status {
@@ -70,6 +60,11 @@ fn refuse(e: DomainError) -> Status {
 
 fn parse<T>(result: Result<T, DomainError>) -> Result<T, Status> {
     result.map_err(refuse)
+}
+
+/// `invitation_id`, read with the rule both services share.
+fn parse_invitation_id(raw: &str) -> Result<InvitationId, Status> {
+    InvitationId::parse(raw).map_err(|reason| refuse(DomainError::invalid("invitation_id", reason)))
 }
 
 /// `other_user_id`: a valid id that is not the caller's.
@@ -123,7 +118,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::WithdrawInvitationRequest { invitation_id, note } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let action = Action::Withdraw {
             note: self.note("note", &note)?,
         };
@@ -139,7 +134,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::AcceptInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.act(actor.clone(), id, Action::Accept).await?;
         tracing::info!(invitation = %inv.id, "invitation accepted");
         Ok(Response::new(view(&inv, &actor)))
@@ -152,7 +147,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (actor, _) = self.caller(&request, Class::Write)?;
         let pb::IgnoreInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.act(actor.clone(), id, Action::Ignore).await?;
         tracing::info!(invitation = %inv.id, "invitation ignored");
         Ok(Response::new(view(&inv, &actor)))
@@ -165,7 +160,7 @@ impl InvitationService for InvitationApi {
     ) -> Result<Response<pb::Invitation>, Status> {
         let (viewer, _) = self.caller(&request, Class::Read)?;
         let pb::GetInvitationRequest { invitation_id } = request.into_inner();
-        let id = parse(InvitationId::parse("invitation_id", &invitation_id))?;
+        let id = parse_invitation_id(&invitation_id)?;
         let inv = self.invitations.get(&viewer, &id)?;
         Ok(Response::new(view(&inv, &viewer)))
     }

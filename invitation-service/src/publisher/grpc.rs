@@ -65,7 +65,10 @@ impl GrpcSink {
     }
 
     async fn open_stream(&self) -> Result<(GrpcStream, u64), SinkError> {
-        let token = self.keys.mint(SOURCE, None, TOKEN_TTL, Some(PUBLISH_SCOPE));
+        let token = self
+            .keys
+            .mint(SOURCE, None, TOKEN_TTL, Some(PUBLISH_SCOPE))
+            .expect("the service's own name is a valid user id");
         let authorization = MetadataValue::try_from(format!("Bearer {token}"))
             .map_err(|_| SinkError::Protocol("the token is not a valid header value"))?;
         let (requests, outgoing) = mpsc::unbounded_channel();

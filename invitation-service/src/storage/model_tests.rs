@@ -697,7 +697,7 @@ fn compare(store: &Store, model: &Model, events_before: usize, step: usize) {
         .into_iter()
         .map(|(_, bytes)| {
             let event = records::decode_event(&bytes).expect("event decodes");
-            let id = InvitationId::parse("id", &event.invitation.expect("snapshot").id).expect("event id");
+            let id = InvitationId::parse(&event.invitation.expect("snapshot").id).expect("event id");
             let kind = match event.kind.expect("event kind") {
                 Kind::Sent(_) => EventKind::Sent,
                 Kind::Withdrawn(_) => EventKind::Withdrawn,

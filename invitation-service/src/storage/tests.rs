@@ -245,7 +245,7 @@ pub(super) fn check_invariants(store: &Store) {
         let event = records::decode_event(value).expect("outbox event decodes");
         assert_eq!(event.sequence, expected, "event carries the sequence of its key");
         let snapshot = event.invitation.expect("event carries its invitation");
-        let id = InvitationId::parse("id", &snapshot.id).expect("event names an invitation id");
+        let id = InvitationId::parse(&snapshot.id).expect("event names an invitation id");
         assert!(invitations.contains_key(&id), "event names an existing invitation");
         assert!(event.kind.is_some(), "event has a kind");
     }

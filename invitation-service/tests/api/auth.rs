@@ -201,7 +201,9 @@ async fn bad_credentials_are_unauthenticated_with_a_clear_message_that_never_ech
             "another secret",
             format!(
                 "Bearer {}",
-                other_secret.mint("alice", None, Duration::from_secs(3600), None)
+                other_secret
+                    .mint("alice", None, Duration::from_secs(3600), None)
+                    .unwrap()
             ),
             "the token's signature does not match",
         ),
@@ -257,43 +259,147 @@ async fn a_token_without_sub_or_exp_is_told_which_claim_is_missing() {
 }
 
 #[tokio::test]
-async fn a_lowercase_bearer_scheme_is_accepted() {
+async fn the_bearer_scheme_is_matched_in_any_case_and_followed_by_one_or_more_spaces() {
     let app = spawn_app().await;
 
-    let inv = send_with_header(&app, &format!("bearer {}", app.token("alice")))
-        .await
-        .unwrap();
+    for (sender, scheme) in [("alice", "bearer "), ("carol", "Bearer  "), ("dave", "BEARER   ")] {
+        let inv = send_with_header(&app, &format!("{scheme}{}", app.token(sender)))
+            .await
+            .unwrap_or_else(|s| panic!("{scheme:?}: {s:?}"));
+        assert_eq!(inv.sender_id, sender);
+    }
+    for scheme in ["Bearer", "Bearer\t", "Bearer:"] {
+        let status = send_with_header(&app, &format!("{scheme}{}", app.token("erin")))
+            .await
+            .expect_err(scheme);
+        assert_eq!(status.code(), Code::Unauthenticated, "{scheme:?}");
+        assert_eq!(
+            status.message(),
+            "the authorization header must be `Bearer <token>`",
+            "{scheme:?}"
+        );
+    }
+}
 
+#[tokio::test]
+async fn a_token_whose_subject_or_name_breaks_the_text_rules_is_unauthenticated() {
+    let app = spawn_app().await;
+    let claims = |sub: &str, name: &str| Claims {
+        sub: sub.into(),
+        name: Some(name.into()),
+        exp: unix_now() + 3600,
+        iat: 0,
+        scope: None,
+    };
+    let cases = [
+        (
+            "a bidi override in the subject",
+            claims("bob\u{202e}", "Bob"),
+            "the token's subject is not a valid user id: must not contain control or invisible formatting \
+             characters (found U+202E)",
+        ),
+        (
+            "a zero width space in the subject",
+            claims("bo\u{200b}b", "Bob"),
+            "the token's subject is not a valid user id: must not contain control or invisible formatting \
+             characters (found U+200B)",
+        ),
+        (
+            "an escape sequence in the name",
+            claims("mallory", "\u{1b}[2JBob"),
+            "the token's name claim is not a valid display name: must not contain control characters (found \
+             U+001B)",
+        ),
+        (
+            "a line break in the name",
+            claims("mallory", "Bob\nAdmin"),
+            "the token's name claim is not a valid display name: must not contain control characters (found \
+             U+000A)",
+        ),
+    ];
+
+    for (case, claims, says) in &cases {
+        let status = send_with_header(&app, &format!("Bearer {}", sign!(claims, Algorithm::HS256)))
+            .await
+            .expect_err(case);
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unauthenticated, *says),
+            "{case}"
+        );
+    }
+
+    assert!(received(&app, "bob").await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_unauthenticated() {
+    let app = spawn_app().await;
+    let now = unix_now();
+    let token = |nbf: u64| {
+        sign!(
+            serde_json::json!({ "sub": "alice", "exp": now + 7200, "nbf": nbf }),
+            Algorithm::HS256
+        )
+    };
+
+    let status = send_with_header(&app, &format!("Bearer {}", token(now + 3600)))
+        .await
+        .expect_err("a token valid from an hour on");
+
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Unauthenticated, "the token is not valid yet")
+    );
+    assert!(received(&app, "bob").await.is_empty(), "nothing was sent");
+    let inv = send_with_header(&app, &format!("Bearer {}", token(now - 60)))
+        .await
+        .expect("a token valid since a minute ago");
     assert_eq!(inv.sender_id, "alice");
 }
 
 #[tokio::test]
 async fn the_sender_is_the_token_subject_and_their_name_its_name_claim() {
     let app = spawn_app().await;
-    let nameless = app.keys.mint("carol", None, Duration::from_secs(3600), None);
-    let long_name = app
-        .keys
-        .mint("dave", Some(&"é".repeat(150)), Duration::from_secs(3600), None);
+    let with_name = |sub: &str, name: Option<&str>| Claims {
+        sub: sub.into(),
+        name: name.map(str::to_owned),
+        exp: unix_now() + 3600,
+        iat: 0,
+        scope: None,
+    };
+    // 100 characters once composed, though typed as 200.
+    let longest = "e\u{301}".repeat(100);
+    let too_long = "é".repeat(101);
 
     let named = send(&app, "alice", "bob").await;
-    let anonymous = app
-        .client_with_token(Some(nameless))
-        .send_invitation(pb::SendInvitationRequest {
-            recipient_id: "bob".into(),
-            ..pb::SendInvitationRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let long = app
-        .client_with_token(Some(long_name))
-        .send_invitation(pb::SendInvitationRequest {
-            recipient_id: "bob".into(),
-            ..pb::SendInvitationRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let anonymous = send_with_header(
+        &app,
+        &format!("Bearer {}", sign!(with_name("carol", None), Algorithm::HS256)),
+    )
+    .await
+    .unwrap();
+    let blank = send_with_header(
+        &app,
+        &format!("Bearer {}", sign!(with_name("erin", Some("   ")), Algorithm::HS256)),
+    )
+    .await
+    .unwrap();
+    let long = send_with_header(
+        &app,
+        &format!("Bearer {}", sign!(with_name("dave", Some(&longest)), Algorithm::HS256)),
+    )
+    .await
+    .unwrap();
+    let refused = send_with_header(
+        &app,
+        &format!(
+            "Bearer {}",
+            sign!(with_name("frank", Some(&too_long)), Algorithm::HS256)
+        ),
+    )
+    .await
+    .unwrap_err();
 
     assert_eq!(
         (named.sender_id.as_str(), named.sender_name.as_str()),
@@ -303,11 +409,15 @@ async fn the_sender_is_the_token_subject_and_their_name_its_name_claim() {
         (anonymous.sender_id.as_str(), anonymous.sender_name.as_str()),
         ("carol", "")
     );
+    assert_eq!((blank.sender_id.as_str(), blank.sender_name.as_str()), ("erin", ""));
     assert_eq!(long.sender_id, "dave");
+    assert_eq!(long.sender_name, "é".repeat(100), "the name is kept composed");
     assert_eq!(
-        long.sender_name,
-        "é".repeat(100),
-        "a display name is cut to 100 characters"
+        (refused.code(), refused.message()),
+        (
+            Code::Unauthenticated,
+            "the token's name claim is not a valid display name: must be at most 100 characters (this one has 101)"
+        )
     );
 }
 

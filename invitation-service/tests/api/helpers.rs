@@ -53,8 +53,6 @@ pub(crate) type Client = InvitationServiceClient<InterceptedService<Channel, Bea
 pub(crate) struct TestApp {
     pub(crate) clock: ManualClock,
     pub(crate) keys: JwtKeys,
-    /// Where the server listens, for tests that open connections of their own.
-    pub(crate) addr: std::net::SocketAddr,
     pub(crate) channel: Channel,
     pub(crate) config: Config,
     pub(crate) data_dir: Arc<TempDir>,
@@ -120,7 +118,6 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
     TestApp {
         clock,
         keys: JwtKeys::new(SECRET).unwrap(),
-        addr,
         channel,
         config,
         data_dir,
@@ -132,12 +129,14 @@ async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> Te
 impl TestApp {
     /// A signed token for `user`.
     pub(crate) fn token(&self, user: &str) -> String {
-        self.keys.mint(
-            user,
-            Some(&format!("{user} (display)")),
-            Duration::from_secs(3600),
-            None,
-        )
+        self.keys
+            .mint(
+                user,
+                Some(&format!("{user} (display)")),
+                Duration::from_secs(3600),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("no token for {user:?}: {e}"))
     }
 
     /// A client acting as `user`.
@@ -233,7 +232,6 @@ pub(crate) async fn spawn_app_with_config(
     let app = TestApp {
         clock,
         keys: JwtKeys::new(SECRET).unwrap(),
-        addr,
         channel,
         config,
         data_dir: dir,

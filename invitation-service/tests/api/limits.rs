@@ -353,7 +353,11 @@ async fn an_invalid_idempotency_key_is_invalid_argument() {
         ("k".repeat(129), "idempotency_key: must be at most 128 bytes"),
         (
             "key\n1".to_owned(),
-            "idempotency_key: must not contain control characters",
+            "idempotency_key: must not contain control or invisible formatting characters (found U+000A)",
+        ),
+        (
+            "key\u{200b}1".to_owned(),
+            "idempotency_key: must not contain control or invisible formatting characters (found U+200B)",
         ),
     ] {
         refused(

@@ -11,3 +11,4 @@ mod privacy;
 mod process;
 mod publisher;
 mod rates;
+mod text;

@@ -85,7 +85,8 @@ impl Server {
             .unwrap();
         let token = JwtKeys::new(SECRET)
             .unwrap()
-            .mint(user, None, Duration::from_secs(600), None);
+            .mint(user, None, Duration::from_secs(600), None)
+            .unwrap();
         pb::invitation_service_client::InvitationServiceClient::with_interceptor(channel, Bearer::new(&token))
     }
 
@@ -253,12 +254,25 @@ fn token_prints_a_valid_token_and_nothing_else() {
         ("alice", Some("Alice A."))
     );
 
-    let output = command(dir.path())
-        .args(["token", "--user", "has space"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty());
+    for (args, says) in [
+        (
+            ["--user", "has space", "--name", "Has Space"],
+            "invitation-service: --user must not contain whitespace (found U+0020)\n",
+        ),
+        (
+            ["--user", "bo\u{200b}b", "--name", "Bob"],
+            "invitation-service: --user must not contain control or invisible formatting characters (found U+200B)\n",
+        ),
+        (
+            ["--user", "bob", "--name", "Bob\u{1b}[0m"],
+            "invitation-service: --name must not contain control characters (found U+001B)\n",
+        ),
+    ] {
+        let output = command(dir.path()).arg("token").args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), says);
+    }
 }
 
 #[test]

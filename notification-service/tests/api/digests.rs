@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proto::notifications::v1::{self as pb, Topic};
 
-use crate::helpers::{DIGEST, MINUTE, at, delivered, invitation, retracted, revised, spawn_app};
+use crate::helpers::{DIGEST, MINUTE, at, delivered, invitation, retracted, revised, spawn_app, well_formed_id};
 
 fn ids(notification: &pb::Notification) -> Vec<&str> {
     notification.invitation_ids.iter().map(String::as_str).collect()
@@ -17,20 +17,21 @@ async fn invitations_inside_one_interval_make_one_digest() {
     let app = spawn_app().await;
     let mut publisher = app.publisher().await;
     let mut stream = app.subscribe("bob", None).await;
-    let a = invitation("inv-a", "alice", "bob");
-    let b = invitation("inv-b", "carol", "bob");
-    let c = invitation("inv-c", "dave", "bob");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
+    let b = invitation(&well_formed_id("inv-b"), "carol", "bob");
+    let c = invitation(&well_formed_id("inv-c"), "dave", "bob");
 
     publisher.publish([a.sent()]).await;
     app.advance(MINUTE);
     publisher.publish([b.sent()]).await;
     app.advance(MINUTE);
     publisher.publish([c.sent()]).await;
-    for (sender, id) in [("alice", "inv-a"), ("carol", "inv-b"), ("dave", "inv-c")] {
+    for inv in [&a, &b, &c] {
         assert_eq!(
-            app.delivery_status(sender, id).await,
+            app.delivery_status(&inv.sender, &inv.id).await,
             (false, at(DIGEST)),
-            "{id} goes out with the digest opened by the first"
+            "{}'s goes out with the digest opened by the first",
+            inv.sender
         );
     }
 
@@ -44,15 +45,15 @@ async fn invitations_inside_one_interval_make_one_digest() {
     let digest = delivered(&update).clone();
     assert_eq!(digest.topic(), Topic::InvitationReceived);
     assert_eq!(digest.item_count, 3);
-    assert_eq!(ids(&digest), ["inv-a", "inv-b", "inv-c"]);
+    assert_eq!(ids(&digest), [&a.id, &b.id, &c.id]);
     assert_eq!(digest.title, "You have 3 new invitations to connect");
     assert_eq!(digest.body, "From Name-of-alice, Name-of-carol and Name-of-dave");
     assert_eq!((digest.actor_id.as_str(), digest.actor_name.as_str()), ("", ""));
     assert_eq!(digest.created_at, at(DIGEST));
     assert_eq!(app.inbox("bob").await, [digest]);
     assert_eq!(app.unread("bob").await, 1);
-    for (sender, id) in [("alice", "inv-a"), ("carol", "inv-b"), ("dave", "inv-c")] {
-        assert_eq!(app.delivery_status(sender, id).await, (true, None));
+    for inv in [&a, &b, &c] {
+        assert_eq!(app.delivery_status(&inv.sender, &inv.id).await, (true, None));
     }
     stream.assert_quiet().await;
 }
@@ -157,14 +158,11 @@ async fn the_digest_interval_the_user_chose_is_used() {
     )
     .await;
     let mut publisher = app.publisher().await;
-    publisher
-        .publish([
-            invitation("inv-bob", "alice", "bob").sent(),
-            invitation("inv-dan", "alice", "dan").sent(),
-        ])
-        .await;
-    assert_eq!(app.delivery_status("alice", "inv-bob").await, (false, at(hour)));
-    assert_eq!(app.delivery_status("alice", "inv-dan").await, (false, at(DIGEST)));
+    let to_bob = invitation(&well_formed_id("inv-bob"), "alice", "bob");
+    let to_dan = invitation(&well_formed_id("inv-dan"), "alice", "dan");
+    publisher.publish([to_bob.sent(), to_dan.sent()]).await;
+    assert_eq!(app.delivery_status("alice", &to_bob.id).await, (false, at(hour)));
+    assert_eq!(app.delivery_status("alice", &to_dan.id).await, (false, at(DIGEST)));
 
     app.advance_settled(&mut publisher, DIGEST).await;
     assert_eq!(app.inbox("dan").await.len(), 1, "dan has the server's default");
@@ -175,5 +173,5 @@ async fn the_digest_interval_the_user_chose_is_used() {
         panic!("bob's digest")
     };
     assert_eq!(digest.created_at, at(hour));
-    assert_eq!(ids(digest), ["inv-bob"]);
+    assert_eq!(ids(digest), [&to_bob.id]);
 }

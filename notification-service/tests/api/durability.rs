@@ -4,17 +4,15 @@
 
 use tonic::Code;
 
-use crate::helpers::{DIGEST, MINUTE, PATIENCE, at, delivered, invitation, spawn_app};
+use crate::helpers::{DIGEST, MINUTE, PATIENCE, at, delivered, invitation, spawn_app, well_formed_id};
 
 #[tokio::test]
 async fn a_digest_due_while_the_server_is_down_fires_once_after_restart() {
     let app = spawn_app().await;
     let mut publisher = app.publisher().await;
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
     publisher
-        .publish([
-            invitation("inv-a", "alice", "bob").sent(),
-            invitation("inv-b", "carol", "bob").sent(),
-        ])
+        .publish([a.sent(), invitation("inv-b", "carol", "bob").sent()])
         .await;
     drop(publisher);
     let stopped = app.stop().await;
@@ -26,7 +24,7 @@ async fn a_digest_due_while_the_server_is_down_fires_once_after_restart() {
     };
     assert_eq!(digest.item_count, 2);
     assert_eq!(digest.created_at, at(DIGEST + MINUTE), "late by the downtime only");
-    assert_eq!(app.delivery_status("alice", "inv-a").await, (true, None));
+    assert_eq!(app.delivery_status("alice", &a.id).await, (true, None));
 
     // The log holds one delivery; the next update is the canary's.
     let mut replay = app.subscribe("bob", Some(0)).await;

@@ -4,7 +4,12 @@
 //! `EventIngest/Publish` that speaks for invitation-service, and live
 //! `Subscribe` streams.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    hash::{DefaultHasher, Hash as _, Hasher as _},
+    sync::Arc,
+    time::Duration,
+};
 
 use notification_service::{
     App, Config, StartError,
@@ -188,18 +193,21 @@ impl TestApp {
 
     /// A signed token for `user`, with a display name.
     pub(crate) fn token(&self, user: &str) -> String {
-        self.keys.mint(
-            user,
-            Some(&format!("{user} (display)")),
-            Duration::from_secs(3600),
-            None,
-        )
+        self.keys
+            .mint(
+                user,
+                Some(&format!("{user} (display)")),
+                Duration::from_secs(3600),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("no token for {user:?}: {e}"))
     }
 
     /// The token invitation-service mints for itself.
     pub(crate) fn publisher_token(&self) -> String {
         self.keys
             .mint(SOURCE, None, Duration::from_secs(3600), Some(PUBLISH_SCOPE))
+            .unwrap()
     }
 
     /// A client acting as `user`.
@@ -588,6 +596,18 @@ pub(crate) struct Inv {
     pub(crate) sender_name: String,
     pub(crate) recipient: String,
     pub(crate) message: String,
+}
+
+/// A well-formed invitation id (32 hex digits, as invitation-service issues
+/// them) that stands for `label`: GetDeliveryStatus refuses any other text,
+/// so tests that ask it use these.
+pub(crate) fn well_formed_id(label: &str) -> String {
+    let half = |salt: u8| {
+        let mut hasher = DefaultHasher::new();
+        (salt, label).hash(&mut hasher);
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(0), half(1))
 }
 
 /// An invitation from `sender` (display name "Name-of-<sender>") to

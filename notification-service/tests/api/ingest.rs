@@ -3,7 +3,7 @@
 
 use tonic::Code;
 
-use crate::helpers::{SOURCE, UNDO, invitation, invitation_ids, numbered, spawn_app};
+use crate::helpers::{SOURCE, UNDO, invitation, invitation_ids, numbered, spawn_app, well_formed_id};
 
 #[tokio::test]
 async fn the_first_reply_is_the_resume_point_and_acks_follow_what_was_applied() {
@@ -68,9 +68,9 @@ async fn an_event_sent_twice_is_applied_once() {
 #[tokio::test]
 async fn a_gap_is_refused_and_nothing_of_its_batch_is_applied() {
     let app = spawn_app().await;
-    let a = invitation("inv-a", "alice", "bob");
-    let b = invitation("inv-b", "alice", "carol");
-    let c = invitation("inv-c", "alice", "dan");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
+    let b = invitation(&well_formed_id("inv-b"), "alice", "carol");
+    let c = invitation(&well_formed_id("inv-c"), "alice", "dan");
 
     let mut publisher = app.publisher().await;
     assert_eq!(publisher.send(vec![numbered(1, a.sent())]).await.unwrap(), 1);
@@ -89,11 +89,16 @@ async fn a_gap_is_refused_and_nothing_of_its_batch_is_applied() {
     let mut publisher = app.publisher().await;
     assert_eq!(publisher.resume, 1, "the refused batch moved nothing forward");
     // Had the Sent of inv-b been applied, its sender could ask about it.
-    for id in ["inv-b", "inv-c"] {
-        let status = app.try_delivery_status("alice", id).await.unwrap_err();
-        assert_eq!(status.code(), Code::NotFound, "{id} left no trace: {status:?}");
+    for inv in [&b, &c] {
+        let status = app.try_delivery_status("alice", &inv.id).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::NotFound,
+            "{} left no trace: {status:?}",
+            inv.recipient
+        );
     }
-    assert!(app.try_delivery_status("alice", "inv-a").await.is_ok());
+    assert!(app.try_delivery_status("alice", &a.id).await.is_ok());
 
     // The publisher resumes from the resume point and goes on.
     assert_eq!(
@@ -103,7 +108,7 @@ async fn a_gap_is_refused_and_nothing_of_its_batch_is_applied() {
             .unwrap(),
         3
     );
-    assert!(app.try_delivery_status("alice", "inv-c").await.is_ok());
+    assert!(app.try_delivery_status("alice", &c.id).await.is_ok());
 }
 
 #[tokio::test]
@@ -123,7 +128,8 @@ async fn only_a_token_with_the_publish_scope_may_publish() {
             None,
             std::time::Duration::from_secs(60),
             Some(service_kit::auth::PUBLISH_SCOPE),
-        );
+        )
+        .unwrap();
     let forged = app.try_publisher(Some(forged), SOURCE).await.unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated, "{forged:?}");
 
@@ -133,7 +139,7 @@ async fn only_a_token_with_the_publish_scope_may_publish() {
 #[tokio::test]
 async fn malformed_events_are_invalid_and_change_nothing() {
     let app = spawn_app().await;
-    let a = invitation("inv-a", "alice", "bob");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
     let without_invitation = {
         let mut event = numbered(1, a.sent());
         event.invitation = None;
@@ -144,7 +150,7 @@ async fn malformed_events_are_invalid_and_change_nothing() {
         event.kind = None;
         event
     };
-    let without_recipient = numbered(1, invitation("inv-a", "alice", "").sent());
+    let without_recipient = numbered(1, invitation(&a.id, "alice", "").sent());
     let without_id = numbered(1, invitation("", "alice", "bob").sent());
     let sequence_zero = a.sent();
     for (what, event) in [
@@ -167,6 +173,6 @@ async fn malformed_events_are_invalid_and_change_nothing() {
     );
 
     assert_eq!(app.publisher().await.resume, 0);
-    let status = app.try_delivery_status("alice", "inv-a").await.unwrap_err();
+    let status = app.try_delivery_status("alice", &a.id).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }

@@ -329,7 +329,7 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
             for round in 1..=ROUNDS {
                 let mut update = pb::Preferences::default();
                 field.set(&mut update, round);
-                let wanted = field.read(update.clone());
+                let wanted = field.read(update);
                 client
                     .update_preferences(pb::UpdatePreferencesRequest {
                         preferences: Some(update),
@@ -365,7 +365,7 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
     for field in fields {
         let mut expected = pb::Preferences::default();
         field.set(&mut expected, ROUNDS);
-        assert_eq!(field.read(last.clone()), field.read(expected), "{}", field.path());
+        assert_eq!(field.read(last), field.read(expected), "{}", field.path());
     }
 }
 
@@ -380,7 +380,7 @@ async fn a_digest_interval_with_nanos_out_of_range_is_refused() {
             ..defaults()
         };
         let refused = app
-            .try_update_preferences("alice", update.clone(), &["digest_interval"])
+            .try_update_preferences("alice", update, &["digest_interval"])
             .await
             .unwrap_err();
         assert_eq!(

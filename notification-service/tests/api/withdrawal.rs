@@ -7,6 +7,7 @@ use proto::notifications::v1::{self as pb, Topic};
 
 use crate::helpers::{
     DIGEST, Digest, Full, Immediate, MINUTE, Minimal, UNDO, at, delivered, invitation, retracted, spawn_app, topic,
+    well_formed_id,
 };
 
 #[tokio::test]
@@ -14,10 +15,10 @@ async fn an_invitation_withdrawn_before_its_digest_leaves_no_trace() {
     let app = spawn_app().await;
     let mut publisher = app.publisher().await;
     let mut stream = app.subscribe("bob", None).await;
-    let a = invitation("inv-a", "alice", "bob");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
 
     publisher.publish([a.sent()]).await;
-    assert_eq!(app.delivery_status("alice", "inv-a").await, (false, at(DIGEST)));
+    assert_eq!(app.delivery_status("alice", &a.id).await, (false, at(DIGEST)));
     app.advance(MINUTE);
     publisher.publish([a.withdrawn("")]).await;
     app.advance_settled(&mut publisher, DIGEST).await;
@@ -36,12 +37,12 @@ async fn immediate_notifications_wait_out_the_undo_window() {
     app.receive_immediately("bob").await;
     let mut publisher = app.publisher().await;
     let mut stream = app.subscribe("bob", None).await;
-    let a = invitation("inv-a", "alice", "bob");
-    let b = invitation("inv-b", "carol", "bob");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
+    let b = invitation(&well_formed_id("inv-b"), "carol", "bob");
 
     publisher.publish([a.sent()]).await;
     assert_eq!(app.inbox("bob").await, [], "held, not delivered at once");
-    assert_eq!(app.delivery_status("alice", "inv-a").await, (false, at(UNDO)));
+    assert_eq!(app.delivery_status("alice", &a.id).await, (false, at(UNDO)));
     app.advance(UNDO / 2);
     publisher.publish([b.sent()]).await;
     app.advance(UNDO / 2);
@@ -49,18 +50,15 @@ async fn immediate_notifications_wait_out_the_undo_window() {
     // The timers fire in due order: when inv-a arrives, the pass that
     // delivered it had no reason to deliver inv-b, due 5 s later.
     let first = delivered(&stream.next().await).clone();
-    assert_eq!(first.invitation_ids, ["inv-a"]);
+    assert_eq!(first.invitation_ids, std::slice::from_ref(&a.id));
     assert_eq!(first.created_at, at(UNDO));
     assert_eq!(app.inbox("bob").await, std::slice::from_ref(&first));
-    assert_eq!(app.delivery_status("alice", "inv-a").await, (true, None));
-    assert_eq!(
-        app.delivery_status("carol", "inv-b").await,
-        (false, at(UNDO + UNDO / 2))
-    );
+    assert_eq!(app.delivery_status("alice", &a.id).await, (true, None));
+    assert_eq!(app.delivery_status("carol", &b.id).await, (false, at(UNDO + UNDO / 2)));
 
     app.advance(UNDO / 2);
     let second = delivered(&stream.next().await).clone();
-    assert_eq!(second.invitation_ids, ["inv-b"]);
+    assert_eq!(second.invitation_ids, std::slice::from_ref(&b.id));
     assert_eq!(app.inbox("bob").await, [second, first]);
     assert_eq!(app.unread("bob").await, 2);
 }
@@ -71,12 +69,12 @@ async fn an_invitation_withdrawn_inside_the_undo_window_is_never_delivered() {
     app.receive_immediately("bob").await;
     let mut publisher = app.publisher().await;
     let mut stream = app.subscribe("bob", None).await;
-    let a = invitation("inv-a", "alice", "bob");
+    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
 
     publisher.publish([a.sent()]).await;
     app.advance(UNDO / 2);
     publisher.publish([a.withdrawn("")]).await;
-    assert_eq!(app.delivery_status("alice", "inv-a").await, (false, None));
+    assert_eq!(app.delivery_status("alice", &a.id).await, (false, None));
     app.advance_settled(&mut publisher, UNDO * 6).await;
 
     assert_eq!(app.inbox("bob").await, []);
