@@ -281,6 +281,14 @@ impl Pair {
 #[derive(Debug, Clone)]
 pub struct Bearer(String);
 
+impl Bearer {
+    /// Sends `token` with every request.
+    #[must_use]
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let value = format!("Bearer {}", self.0)
