@@ -9,7 +9,8 @@ use proto::notifications::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::{
-    PATIENCE, TestApp, UNDO, Updates, delivered, eventually, invitation, retracted, spawn_app, spawn_app_with,
+    PATIENCE, Publisher, TestApp, UNDO, Updates, delivered, eventually, invitation, retracted, spawn_app,
+    spawn_app_with,
 };
 
 /// A server that delivers new invitations to `user` at once (no undo
@@ -25,6 +26,37 @@ fn sents(user: &str, first: u64, n: u64) -> Vec<proto::invitations::v1::Invitati
     (first..first + n)
         .map(|i| invitation(&format!("inv-{i}"), &format!("sender-{i}"), user).sent())
         .collect()
+}
+
+/// Publishes `total` Sent events from alice to bob, in batches of 100,
+/// with large notes: large updates, so the transport holds few of them and
+/// the stream's own buffer is what overflows.
+async fn publish_large(publisher: &mut Publisher, total: u64) {
+    const BATCH: u64 = 100;
+    let note = "n".repeat(4000);
+    for first in (1..=total).step_by(usize::try_from(BATCH).unwrap()) {
+        let events = (first..first + BATCH).map(|i| {
+            invitation(&format!("inv-{i}"), "alice", "bob")
+                .with_message(&note)
+                .sent()
+        });
+        publisher.publish(events).await;
+    }
+}
+
+/// Reads a stream until it ends with a status, checking there is no gap;
+/// returns the last cursor read and the status.
+async fn read_until_cut(stream: &mut Updates) -> (u64, tonic::Status) {
+    let mut last = 0;
+    loop {
+        match stream.next_result().await {
+            Ok(update) => {
+                assert_eq!(update.cursor, last + 1, "no silent gap");
+                last = update.cursor;
+            }
+            Err(status) => return (last, status),
+        }
+    }
 }
 
 /// Reads `n` updates and checks their cursors run on from `after` with no
@@ -152,33 +184,13 @@ async fn a_cursor_no_longer_kept_or_never_issued_is_out_of_range() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_does_not_read_is_cut_off_with_a_resume_hint() {
-    const BATCH: u64 = 100;
     const TOTAL: u64 = 1000;
     let app = spawn_instant("bob").await;
     let mut publisher = app.publisher().await;
     let mut slow = app.subscribe_alone("bob", None).await;
-    // Large notes make large updates, so the transport holds few of them and
-    // the hub's buffer is what overflows.
-    let note = "n".repeat(4000);
-    for first in (1..=TOTAL).step_by(usize::try_from(BATCH).unwrap()) {
-        let events = (first..first + BATCH).map(|i| {
-            invitation(&format!("inv-{i}"), "alice", "bob")
-                .with_message(&note)
-                .sent()
-        });
-        publisher.publish(events).await;
-    }
+    publish_large(&mut publisher, TOTAL).await;
 
-    let mut last = 0;
-    let status = loop {
-        match slow.next_result().await {
-            Ok(update) => {
-                assert_eq!(update.cursor, last + 1, "no silent gap");
-                last = update.cursor;
-            }
-            Err(status) => break status,
-        }
-    };
+    let (last, status) = read_until_cut(&mut slow).await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
         status.message().contains(&format!("resume_after={last}")),
@@ -225,35 +237,17 @@ async fn a_closed_stream_frees_its_slot() {
 /// (Before resume points were pinned, resuming from it was OUT_OF_RANGE.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_hint_still_works_when_its_reader_comes_back_late() {
-    const BATCH: u64 = 100;
     const BEFORE: u64 = 1000;
     const AFTER: u64 = 1500;
     let app = spawn_instant("bob").await;
     let mut publisher = app.publisher().await;
     let mut stalled = app.subscribe_alone("bob", None).await;
-    let note = "n".repeat(4000);
-    for first in (1..=BEFORE + AFTER).step_by(usize::try_from(BATCH).unwrap()) {
-        let events = (first..first + BATCH).map(|i| {
-            invitation(&format!("inv-{i}"), "alice", "bob")
-                .with_message(&note)
-                .sent()
-        });
-        publisher.publish(events).await;
-    }
+    publish_large(&mut publisher, BEFORE + AFTER).await;
     let total = BEFORE + AFTER;
     assert!(total > 2 * notification_service::storage::UPDATES_KEPT);
 
     // Only now does the reader look at its stream.
-    let mut last = 0;
-    let status = loop {
-        match stalled.next_result().await {
-            Ok(update) => {
-                assert_eq!(update.cursor, last + 1, "no silent gap");
-                last = update.cursor;
-            }
-            Err(status) => break status,
-        }
-    };
+    let (last, status) = read_until_cut(&mut stalled).await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
         status.message().contains(&format!("resume_after={last}")),
