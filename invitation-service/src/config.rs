@@ -72,6 +72,10 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// Check the data folder (--data-dir) offline, with the service
+    /// stopped: exit 0 when sound, 1 when damaged, 2 when it cannot be
+    /// checked. Prints what it found.
+    Verify,
 }
 
 #[derive(Debug, Args)]

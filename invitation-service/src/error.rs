@@ -38,6 +38,16 @@ impl Error {
     pub fn is_storage_fault(&self) -> bool {
         matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
     }
+
+    /// Trips `fail` for this storage fault, marking the folder damaged
+    /// when sled could not read back what it wrote.
+    pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
+        if matches!(self, Self::Store(StoreError::Sled(sled::Error::Corruption { .. }))) {
+            fail.trip_damaged(self);
+        } else {
+            fail.trip(self);
+        }
+    }
 }
 
 /// What a client is told when storage failed: the service is stopping to be

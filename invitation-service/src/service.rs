@@ -49,9 +49,8 @@ impl Invitations {
     /// # Errors
     ///
     /// When the writer thread cannot be started.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Result<Self, Error> {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy, fail: FailStop) -> Result<Self, Error> {
         let policy = Arc::new(policy);
-        let fail = FailStop::default();
         let writer = Writer::start(store.clone(), Arc::clone(&policy), fail.clone())?;
         Ok(Self {
             store,
@@ -88,7 +87,7 @@ impl Invitations {
         if let Err(e) = &result
             && e.is_storage_fault()
         {
-            self.fail.trip(e);
+            e.trip(&self.fail);
         }
         result
     }

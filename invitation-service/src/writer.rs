@@ -152,7 +152,7 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut q
             .iter()
             .find_map(|o| o.as_ref().err().filter(|e| e.is_storage_fault()))
         {
-            fail.trip(fault);
+            fault.trip(fail);
         }
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable (this batch's events, and those

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use proto::notifications::v1 as pb;
-use service_kit::failstop::FailStop;
+use service_kit::{checkpoint::Figures, failstop::FailStop};
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -34,18 +34,22 @@ pub struct Notifier {
     settings: Arc<Settings>,
     writer: Arc<Mutex<()>>,
     fail: FailStop,
+    /// The checkpoint figures known to be on disk.
+    durable: Arc<std::sync::Mutex<Figures>>,
 }
 
 impl Notifier {
     #[must_use]
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings, fail: FailStop) -> Self {
         Self {
-            store,
             hub: Arc::new(Hub::default()),
             clock,
             settings: Arc::new(settings),
             writer: Arc::new(Mutex::new(())),
-            fail: FailStop::default(),
+            fail,
+            // What the folder held when it was opened is on disk.
+            durable: Arc::new(std::sync::Mutex::new(store.durable_figures().unwrap_or_default())),
+            store,
         }
     }
 
@@ -62,6 +66,15 @@ impl Notifier {
     #[must_use]
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The checkpoint figures known to be on disk.
+    #[must_use]
+    pub fn durable_figures(&self) -> Figures {
+        self.durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Tripped by the first storage fault; the app then stops serving.
@@ -87,7 +100,7 @@ impl Notifier {
         if let Err(e) = &result
             && e.is_storage_fault()
         {
-            self.fail.trip(e);
+            e.trip(&self.fail);
         }
         result
     }
@@ -125,9 +138,14 @@ impl Notifier {
         let _writer = self.writer.lock().await;
         let now = self.now();
         let settings = Arc::clone(&self.settings);
+        let (name, _) = crate::storage::figure(&source, 0);
         let applied = self
             .durably(move |store| store.apply_events(&source, &events, &settings, now))
             .await?;
+        self.durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, applied.applied_through);
         self.hub.publish(&applied.updates);
         Ok(applied.applied_through)
     }

@@ -4,6 +4,7 @@
 
 mod common;
 mod crash;
+mod damage;
 mod memory;
 mod resume;
 mod story;

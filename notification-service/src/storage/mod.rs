@@ -9,19 +9,28 @@ pub mod pins;
 pub(crate) mod records;
 
 use std::{
-    fs::File,
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use proto::notifications::v1 as pb;
+use service_kit::{
+    checkpoint::Figures,
+    storage::{Database, OpenError},
+};
 use sled::{Db, Tree};
 
 use crate::domain::{Preferences, Timestamp};
 
 pub use apply::{Applied, DueNotification, Updates};
 use records::NotificationRecord;
+
+/// The checkpoint figure for the last event applied from `source`.
+#[must_use]
+pub fn figure(source: &str, applied: u64) -> (String, u64) {
+    (format!("applied.{source}"), applied)
+}
 
 /// How many updates per user the log keeps for `Subscribe` resumption
 /// (more while a cut-off stream's resume point is pinned: see [`pins`]).
@@ -31,6 +40,7 @@ pub const UPDATES_KEPT: u64 = 1000;
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
@@ -38,9 +48,9 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// sled's log file, opened again to make its flushes durable (see
-    /// [`Store::flush`]).
-    log: Arc<File>,
+    /// The same database, with its log file opened again to make flushes
+    /// durable (see [`Database::flush`]).
+    database: Database,
     /// Resume points the update log keeps for cut-off streams.
     pins: Arc<pins::ResumePins>,
     /// user → preferences.
@@ -84,9 +94,9 @@ impl Store {
     /// # Errors
     ///
     /// When the folder cannot be opened, or another process holds it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
-        let log = Arc::new(File::open(path.join("db")).map_err(sled::Error::Io)?);
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let database = Database::open(path)?;
+        let db = database.db.clone();
         let store = Self {
             preferences: db.open_tree("preferences")?,
             pending: db.open_tree("pending")?,
@@ -101,21 +111,22 @@ impl Store {
             due: db.open_tree("due")?,
             applied: db.open_tree("applied")?,
             db,
-            log,
+            database,
             pins: Arc::default(),
         };
-        // The migrations fail only with storage errors; any other is a bug.
-        let as_store_error = |e| {
-            if let crate::error::Error::Store(e) = e {
-                e
+        // The migrations fail with storage errors, or on records they
+        // cannot read: a damaged folder.
+        let as_open_error = |e| {
+            if let crate::error::Error::Store(StoreError::Sled(e)) = e {
+                OpenError::from(e)
             } else {
-                StoreError::Corrupt(e.to_string())
+                OpenError::Damaged(e.to_string())
             }
         };
-        let locations = store.migrate_by_invitation().map_err(as_store_error)?;
-        let pending = store.migrate_pending().map_err(as_store_error)?;
+        let locations = store.migrate_by_invitation().map_err(as_open_error)?;
+        let pending = store.migrate_pending().map_err(as_open_error)?;
         if locations + pending > 0 {
-            store.flush()?;
+            store.flush().map_err(|e| as_open_error(e.into()))?;
             tracing::info!(
                 locations,
                 pending,
@@ -130,18 +141,18 @@ impl Store {
         &self.db
     }
 
-    /// Makes everything written so far durable. sled's own flush writes its
-    /// log with `sync_file_range`, which neither records the file's new size
-    /// nor empties the disk's write cache; `fdatasync` on the same file does
-    /// both, so an acknowledged change survives a power cut too.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Makes everything written so far durable (see [`Database::flush`]).
     ///
     /// # Errors
     ///
     /// Storage failures.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.log.sync_data().map_err(sled::Error::Io)?;
-        Ok(())
+        Ok(self.database.flush()?)
     }
 
     /// # Errors
@@ -196,6 +207,25 @@ impl Store {
                 return Ok(Ok(changed));
             }
         }
+    }
+
+    /// The figures of this store that only grow, for the folder's
+    /// checkpoint: the last event applied from each source.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn durable_figures(&self) -> Result<Figures, OpenError> {
+        self.applied
+            .iter()
+            .map(|entry| {
+                let (source, value) = entry?;
+                Ok(figure(
+                    &String::from_utf8_lossy(&source),
+                    keys::trailing_number(&value).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 
     /// The last sequence applied from `source`; 0 when none.

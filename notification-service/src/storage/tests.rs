@@ -4,7 +4,7 @@
 
 use std::{path::Path, time::Duration};
 
-use super::{Store, StoreError};
+use super::Store;
 use crate::{
     domain::{Delivery, Event, EventKind, Preferences, Settings, Timestamp},
     error::Error,
@@ -47,8 +47,7 @@ fn reopen(store: Store, path: &Path) -> Store {
     loop {
         match Store::open(path) {
             Ok(store) => return store,
-            Err(StoreError::Sled(e)) if std::time::Instant::now() < deadline => {
-                assert!(e.to_string().contains("lock"), "reopening fails: {e}");
+            Err(service_kit::storage::OpenError::Locked) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => panic!("reopening fails: {e}"),
