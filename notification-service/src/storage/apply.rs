@@ -62,50 +62,12 @@ pub struct DueNotification {
     pub number: u64,
 }
 
-/// A value of the `by_invitation` tree, which earlier versions kept:
-/// `[0 pending | 1 delivered][number: u64 big-endian]`.
-fn parse_legacy_location(value: &[u8]) -> Option<(Location, u64)> {
-    let at = match value.first()? {
-        0 => Location::Pending,
-        1 => Location::Delivered,
-        _ => return None,
-    };
-    Some((at, u64::from_be_bytes(value.get(1..9)?.try_into().ok()?)))
-}
-
-/// Entries converted per transaction when a folder of an earlier version is
-/// opened.
-const MIGRATION_CHUNK: usize = 512;
-
-/// Empties a tree an earlier version kept, a chunk at a time: `convert`
-/// writes each chunk where this version keeps it and removes it from the
-/// tree, in one transaction. Returns how many entries it converted.
-fn drain_legacy(
-    tree: &sled::Tree,
-    convert: impl Fn(&[(sled::IVec, sled::IVec)]) -> Result<(), Error>,
-) -> Result<usize, Error> {
-    let mut moved = 0;
-    loop {
-        let entries: Vec<_> = tree
-            .iter()
-            .take(MIGRATION_CHUNK)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)?;
-        if entries.is_empty() {
-            return Ok(moved);
-        }
-        convert(&entries)?;
-        moved += entries.len();
-    }
-}
-
 /// The `users` key of the last internal number given to a pending
 /// notification. No user's key is this short: ids are 1 to 128 bytes, and a
 /// user's key starts with that length.
 const PENDING_COUNTER: &[u8] = &[0];
 
-/// The first number the shared counter gives: above any per-user number an
-/// earlier version gave, so pending records from then keep theirs.
+/// The first number the shared counter gives.
 const FIRST_SHARED_PENDING_NUMBER: u64 = 1 << 32;
 
 struct Tx<'a> {
@@ -539,100 +501,6 @@ impl Store {
                 })
             },
         ))
-    }
-
-    /// Moves what earlier versions kept in the `by_invitation` tree into the
-    /// delivery records, where this version keeps it, and empties the tree.
-    /// Returns how many entries moved. Run at every open: after the first,
-    /// it looks at one empty tree.
-    ///
-    /// # Errors
-    ///
-    /// Storage failures, or an entry that does not parse.
-    pub(crate) fn migrate_by_invitation(&self) -> Result<usize, Error> {
-        drain_legacy(&self.by_invitation, |entries| {
-            finish(
-                (&self.delivery, &self.by_invitation).transaction(|(delivery, by_invitation)| {
-                    for (key, value) in entries {
-                        let invitation = keys::split_prefix(key)
-                            .ok_or_else(|| corrupt(StoreError::Corrupt("by_invitation key".into())))?;
-                        let location = parse_legacy_location(value)
-                            .ok_or_else(|| corrupt(StoreError::Corrupt("by_invitation value".into())))?;
-                        let record_key = keys::prefix(invitation);
-                        let mut record: DeliveryRecord = match delivery.get(&record_key)? {
-                            Some(bytes) => records::decode("delivery", &bytes).map_err(corrupt)?,
-                            None => DeliveryRecord::default(),
-                        };
-                        record.set_location(Some(location));
-                        delivery.insert(record_key, records::encode(&record))?;
-                        by_invitation.remove(key)?;
-                    }
-                    Ok(())
-                }),
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Moves what earlier versions kept in the `pending` tree (user ++
-    /// number → record, beside an empty entry in `due`) to the `due` tree,
-    /// where this version keeps pending records, and gives each open digest
-    /// entry its record's due time. Returns how many records moved. Run at
-    /// every open; it scans only where an earlier version's records are, so
-    /// after the first open it looks at one empty tree.
-    ///
-    /// # Errors
-    ///
-    /// Storage failures, or an entry that does not parse.
-    pub(crate) fn migrate_pending(&self) -> Result<usize, Error> {
-        // Only a folder with pending records of an earlier version can have
-        // its open digests; otherwise this costs one look at an empty tree.
-        if self.pending.is_empty() {
-            return Ok(0);
-        }
-        let legacy_digests: Vec<_> = self
-            .open_digests
-            .iter()
-            .filter(|entry| entry.as_ref().map_or(true, |(_, value)| value.len() == 8))
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)?;
-        for chunk in legacy_digests.chunks(MIGRATION_CHUNK) {
-            finish(
-                (&self.pending, &self.open_digests).transaction(|(pending, open_digests)| {
-                    for (key, value) in chunk {
-                        let user = keys::split_prefix(key)
-                            .ok_or_else(|| corrupt(StoreError::Corrupt("open digest key".into())))?;
-                        let number = keys::trailing_number(value)
-                            .ok_or_else(|| corrupt(StoreError::Corrupt("open digest value".into())))?;
-                        match pending.get(keys::user_number(user, number))? {
-                            Some(bytes) => {
-                                let record: NotificationRecord =
-                                    records::decode("notification", &bytes).map_err(corrupt)?;
-                                open_digests.insert(key, &keys::due_number(record.due_ms, number)[..])?;
-                            }
-                            None => {
-                                open_digests.remove(key)?;
-                            }
-                        }
-                    }
-                    Ok(())
-                }),
-            )?;
-        }
-        drain_legacy(&self.pending, |entries| {
-            finish((&self.pending, &self.due).transaction(|(pending, due)| {
-                for (key, value) in entries {
-                    let (user, number) = keys::split_prefix(key)
-                        .zip(keys::trailing_number(key))
-                        .ok_or_else(|| corrupt(StoreError::Corrupt("pending key".into())))?;
-                    let record: NotificationRecord = records::decode("notification", value).map_err(corrupt)?;
-                    due.insert(keys::due(record.due_ms, user, number), value.clone())?;
-                    pending.remove(key)?;
-                }
-                Ok(())
-            }))?;
-            Ok(())
-        })
     }
 
     /// Applies a batch of events from `source` in one transaction with the

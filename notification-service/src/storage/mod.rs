@@ -55,9 +55,6 @@ pub struct Store {
     pins: Arc<pins::ResumePins>,
     /// user → preferences.
     preferences: Tree,
-    /// Empty: where earlier versions kept held notifications and undelivered
-    /// digests (user ++ internal number → record); moved into `due` at open.
-    pending: Tree,
     /// user ++ public number → delivered or retracted notification.
     notifications: Tree,
     /// user ++ number → (): delivered and not retracted, for listing.
@@ -68,9 +65,6 @@ pub struct Store {
     updates: Tree,
     /// user → counters.
     users: Tree,
-    /// Empty: where earlier versions kept (invitation ++ user → location of
-    /// the INVITATION_RECEIVED notification); moved into `delivery` at open.
-    by_invitation: Tree,
     /// invitation → delivery record for its sender, and where the
     /// recipient's notification of it is.
     delivery: Tree,
@@ -99,13 +93,11 @@ impl Store {
         let db = database.db.clone();
         let store = Self {
             preferences: db.open_tree("preferences")?,
-            pending: db.open_tree("pending")?,
             notifications: db.open_tree("notifications")?,
             inbox: db.open_tree("inbox")?,
             unread: db.open_tree("unread")?,
             updates: db.open_tree("updates")?,
             users: db.open_tree("users")?,
-            by_invitation: db.open_tree("by_invitation")?,
             delivery: db.open_tree("delivery")?,
             open_digests: db.open_tree("open_digests")?,
             due: db.open_tree("due")?,
@@ -114,25 +106,6 @@ impl Store {
             database,
             pins: Arc::default(),
         };
-        // The migrations fail with storage errors, or on records they
-        // cannot read: a damaged folder.
-        let as_open_error = |e| {
-            if let crate::error::Error::Store(StoreError::Sled(e)) = e {
-                OpenError::from(e)
-            } else {
-                OpenError::Damaged(e.to_string())
-            }
-        };
-        let locations = store.migrate_by_invitation().map_err(as_open_error)?;
-        let pending = store.migrate_pending().map_err(as_open_error)?;
-        if locations + pending > 0 {
-            store.flush().map_err(|e| as_open_error(e.into()))?;
-            tracing::info!(
-                locations,
-                pending,
-                "moved records of an earlier version to where this one keeps them"
-            );
-        }
         Ok(store)
     }
 
