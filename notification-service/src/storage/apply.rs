@@ -117,8 +117,6 @@ impl Tx<'_> {
 
     fn read(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<NotificationRecord>> {
         match tree.get(key)? {
-            // A due-time entry of an earlier version whose record is gone.
-            Some(bytes) if bytes.is_empty() => Ok(None),
             Some(bytes) => Ok(Some(records::decode("notification", &bytes).map_err(corrupt)?)),
             None => Ok(None),
         }
