@@ -5,8 +5,12 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use proto::{invitations::v1::invitation_service_server::InvitationServiceServer, service_names};
+use proto::{
+    invitations::v1::invitation_service_server::InvitationServiceServer, ops::v1::admin_server::AdminServer,
+    service_names,
+};
 use service_kit::{
+    admin::{ADMIN_SCOPE, AdminApi},
     auth::{Authenticator, JwtKeys},
     failstop::FailStop,
     limits::RateLimits,
@@ -61,7 +65,7 @@ pub struct App {
     config: Config,
 }
 
-const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE];
+const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE, service_names::ADMIN];
 
 impl App {
     /// Opens storage and binds the listener.
@@ -157,7 +161,11 @@ impl App {
             InvitationServiceServer::new(InvitationApi::new(invitations.clone(), limits.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            Authenticator::new(keys),
+            Authenticator::new(Arc::clone(&keys)),
+        );
+        let admin = InterceptedService::new(
+            AdminServer::new(AdminApi::new(crate::grpc::Backups::new(invitations.clone()))),
+            Authenticator::requiring_scope(keys, ADMIN_SCOPE),
         );
 
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
@@ -178,7 +186,8 @@ impl App {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(api);
+            .add_service(api)
+            .add_service(admin);
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = invitations.fail_stop().clone();
         let stop = {

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
             Store::database,
             Store::durable_figures,
         ),
+        Command::Backup { to } => with_secret(&cli.secret, |secret| {
+            service_kit::admin::run_backup("invitation-service", cli.serve.listen_addr, &secret, &to)
+        }),
         Command::Token { user, name, ttl } => {
             with_secret(&cli.secret, |secret| token(&secret, &user, name.as_deref(), ttl))
         }

@@ -82,6 +82,15 @@ impl Invitations {
         &self.fail
     }
 
+    /// A copy of the database in `destination`, as of one instant.
+    ///
+    /// # Errors
+    ///
+    /// A destination that cannot be used; storage failures.
+    pub async fn backup(&self, destination: std::path::PathBuf) -> Result<service_kit::storage::BackupReport, Error> {
+        self.writer.backup(destination).await
+    }
+
     /// Trips the fail-stop when `result` is a storage fault.
     fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
         if let Err(e) = &result

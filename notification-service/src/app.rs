@@ -9,9 +9,11 @@ use proto::{
     notifications::v1::{
         event_ingest_server::EventIngestServer, notification_service_server::NotificationServiceServer,
     },
+    ops::v1::admin_server::AdminServer,
     service_names,
 };
 use service_kit::{
+    admin::{ADMIN_SCOPE, AdminApi},
     auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
     failstop::FailStop,
     limits::RateLimits,
@@ -50,7 +52,11 @@ pub enum StartError {
     StorageFailed(String),
 }
 
-const SERVICES: &[&str] = &[service_names::NOTIFICATION_SERVICE, service_names::EVENT_INGEST];
+const SERVICES: &[&str] = &[
+    service_names::NOTIFICATION_SERVICE,
+    service_names::EVENT_INGEST,
+    service_names::ADMIN,
+];
 
 #[derive(Debug)]
 pub struct App {
@@ -141,7 +147,11 @@ impl App {
             EventIngestServer::new(Ingest::new(notifier.clone()))
                 .max_decoding_message_size(4 * 1024 * 1024)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            Authenticator::requiring_scope(keys, PUBLISH_SCOPE),
+            Authenticator::requiring_scope(Arc::clone(&keys), PUBLISH_SCOPE),
+        );
+        let admin = InterceptedService::new(
+            AdminServer::new(AdminApi::new(crate::grpc::Backups::new(notifier.clone()))),
+            Authenticator::requiring_scope(keys, ADMIN_SCOPE),
         );
 
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
@@ -152,7 +162,8 @@ impl App {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api)
-            .add_service(ingest);
+            .add_service(ingest)
+            .add_service(admin);
         let hub = Arc::clone(notifier.hub());
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = notifier.fail_stop().clone();

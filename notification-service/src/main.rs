@@ -36,6 +36,16 @@ fn main() -> ExitCode {
                 Store::durable_figures,
             );
         }
+        Some(Command::Backup { to }) => {
+            let secret = match service_kit::config::resolve_jwt_secret(
+                cli.jwt_secret.as_deref(),
+                cli.jwt_secret_file.as_deref(),
+            ) {
+                Ok(secret) => secret,
+                Err(message) => return fail(&message),
+            };
+            return service_kit::admin::run_backup("notification-service", cli.serve.listen_addr, &secret, &to);
+        }
         Some(Command::Serve) | None => {}
     }
     let config = match cli.into_config() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use proto::notifications::v1 as pb;
-use service_kit::{checkpoint::Figures, failstop::FailStop};
+use service_kit::{checkpoint::Figures, failstop::FailStop, storage::BackupReport};
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -36,6 +36,9 @@ pub struct Notifier {
     fail: FailStop,
     /// The checkpoint figures known to be on disk.
     durable: Arc<std::sync::Mutex<Figures>>,
+    /// Writes hold it shared; a backup holds it alone, so that its copy is
+    /// one instant's state.
+    writes: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Notifier {
@@ -47,6 +50,7 @@ impl Notifier {
             settings: Arc::new(settings),
             writer: Arc::new(Mutex::new(())),
             fail,
+            writes: Arc::default(),
             // What the folder held when it was opened is on disk.
             durable: Arc::new(std::sync::Mutex::new(store.durable_figures().unwrap_or_default())),
             store,
@@ -113,12 +117,39 @@ impl Notifier {
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        let _writing = self.writes.read().await;
         self.blocking(move |store| {
             let value = f(store)?;
             flush(store)?;
             Ok(value)
         })
         .await
+    }
+
+    /// A copy of the database in `destination`, as of one instant: writes
+    /// wait while it is made.
+    ///
+    /// # Errors
+    ///
+    /// A destination that cannot be used; storage failures.
+    pub async fn backup(&self, destination: std::path::PathBuf) -> Result<BackupReport, Error> {
+        let _alone = self.writes.write().await;
+        let report = self
+            .blocking(move |store| {
+                flush(store)?;
+                let figures = store
+                    .durable_figures()
+                    .map_err(|e| Error::Flush(format!("reading the figures: {e}")))?;
+                Ok(service_kit::storage::backup(store.database(), &destination, figures)?)
+            })
+            .await?;
+        tracing::info!(
+            destination = %report.destination.display(),
+            entries = report.entries,
+            took_ms = report.took.as_millis(),
+            "backup made"
+        );
+        Ok(report)
     }
 
     /// # Errors
@@ -158,6 +189,7 @@ impl Notifier {
     /// Internal failures.
     pub async fn fire_due(&self) -> Result<usize, Error> {
         let _writer = self.writer.lock().await;
+        let _writing = self.writes.read().await;
         let now = self.now();
         let updates = self
             .blocking(move |store| {

@@ -246,3 +246,74 @@ pub fn verify<S>(
         Err(damage) => damaged(&damage.to_string()),
     }
 }
+
+/// What a backup copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    pub destination: std::path::PathBuf,
+    pub figures: Figures,
+    pub entries: u64,
+    pub took: std::time::Duration,
+}
+
+/// Why a backup was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("the destination must be an absolute path on the server's machine")]
+    NotAbsolute,
+    #[error("the destination {} exists and is not an empty folder", .0.display())]
+    NotEmpty(std::path::PathBuf),
+    #[error("cannot write the backup to {}: {error}", path.display())]
+    Destination { path: std::path::PathBuf, error: String },
+    #[error("reading the database failed: {0}")]
+    Source(sled::Error),
+}
+
+/// Copies every tree of `source` into a new database in `destination`,
+/// flushes it and writes its checkpoint with `figures` (which must describe
+/// what `source` holds). The caller makes sure nothing writes to `source`
+/// meanwhile, so the copy is one instant's state.
+///
+/// # Errors
+///
+/// A destination that is not absolute, not empty or not writable; a source
+/// that cannot be read.
+pub fn backup(source: &Database, destination: &Path, figures: Figures) -> Result<BackupReport, BackupError> {
+    let started = std::time::Instant::now();
+    if !destination.is_absolute() {
+        return Err(BackupError::NotAbsolute);
+    }
+    if destination.exists()
+        && std::fs::read_dir(destination)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(BackupError::NotEmpty(destination.to_path_buf()));
+    }
+    let write_error = |error: String| BackupError::Destination {
+        path: destination.to_path_buf(),
+        error,
+    };
+    std::fs::create_dir_all(destination).map_err(|e| write_error(e.to_string()))?;
+    let target = Database::open(destination).map_err(|e| write_error(e.to_string()))?;
+    let mut entries = 0;
+    for name in source.db.tree_names() {
+        let from = source.db.open_tree(&name).map_err(BackupError::Source)?;
+        let to = target.db.open_tree(&name).map_err(|e| write_error(e.to_string()))?;
+        for entry in &from {
+            let (key, value) = entry.map_err(BackupError::Source)?;
+            to.insert(key, value).map_err(|e| write_error(e.to_string()))?;
+            entries += 1;
+        }
+    }
+    target.flush().map_err(|e| write_error(e.to_string()))?;
+    Checkpoint::in_folder(destination)
+        .write(&figures)
+        .map_err(|e| write_error(e.to_string()))?;
+    Ok(BackupReport {
+        destination: destination.to_path_buf(),
+        figures,
+        entries,
+        took: started.elapsed(),
+    })
+}

@@ -2,6 +2,7 @@
 //! processes on loopback, each with its own data folder, driven through the
 //! generated clients.
 
+mod backup;
 mod common;
 mod crash;
 mod damage;
