@@ -102,13 +102,22 @@ async fn a_backup_under_load_holds_every_change_acknowledged_before_it_began() {
             missing += 1;
         }
     }
-    assert_eq!(missing, 0, "{missing} of {} acknowledged before the backup are missing", before.len());
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged before the backup are missing",
+        before.len()
+    );
     verify_sound(Kind::Notification, &notification_copy);
     let restored_notifications = Service::start(Kind::Notification, &notification_copy, &[]);
     assert!(restored_notifications.pid().is_some());
     eprintln!(
         "backup under load: {} acknowledged before it began, all present ({after_backup} when it ended, {total} in all); {}",
         before.len(),
-        report.lines().find(|l| l.contains("outbox_sequence")).unwrap_or_default().trim()
+        report
+            .lines()
+            .find(|l| l.contains("outbox_sequence"))
+            .unwrap_or_default()
+            .trim()
     );
 }

@@ -4,9 +4,11 @@
 //! sequence, so effects and progress commit together.
 
 mod apply;
+mod deliver;
 pub(crate) mod keys;
 pub mod pins;
 pub(crate) mod records;
+mod tx;
 
 use std::{
     path::Path,
