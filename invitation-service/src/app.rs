@@ -225,6 +225,12 @@ impl App {
                 Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
+        if fail.is_tripped() {
+            // sled flushes when its last handle is dropped, and after some
+            // faults (a blob write that ran out of space) that flush waits
+            // forever: keep one handle; the process exits right after.
+            std::mem::forget(invitations.store().clone());
+        }
         served?;
         if let Some(reason) = fail.reason() {
             return Err(StartError::StorageFailed(reason.to_owned()));

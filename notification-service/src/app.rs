@@ -186,6 +186,12 @@ impl App {
         housekeeping.abort();
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        if fail.is_tripped() {
+            // sled flushes when its last handle is dropped, and after some
+            // faults (a blob write that ran out of space) that flush waits
+            // forever: keep one handle; the process exits right after.
+            std::mem::forget(notifier.store().clone());
+        }
         served?;
         if let Some(reason) = fail.reason() {
             return Err(StartError::StorageFailed(reason.to_owned()));
