@@ -40,6 +40,10 @@ pub enum StartError {
     Writer(crate::Error),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(
+        "storage failed ({0}): stopped so that a restart recovers what is on disk; fix the cause (e.g. free disk space) and start again"
+    )]
+    StorageFailed(String),
 }
 
 /// A bound, ready-to-run invitation-service.
@@ -108,6 +112,13 @@ impl App {
         self.local_addr
     }
 
+    /// Tripped by the first storage fault; tests trip it by hand to see
+    /// the service stop.
+    #[must_use]
+    pub fn fail_stop(&self) -> service_kit::failstop::FailStop {
+        self.invitations.fail_stop().clone()
+    }
+
     /// The open store (shared with the running server), for tests that
     /// watch the outbox.
     #[must_use]
@@ -161,20 +172,37 @@ impl App {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api);
-        let served = kit::serve(router, listener, reporter, SERVICES, shutdown, || {}).await;
+        // A storage fault stops the server as a signal would, then fails the run.
+        let fail = invitations.fail_stop().clone();
+        let stop = {
+            let fail = fail.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = fail.tripped() => {}
+                }
+            }
+        };
+        let served = kit::serve(router, listener, reporter, SERVICES, stop, || {}).await;
 
         housekeeping.abort();
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
-        let store = invitations.store().clone();
-        let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-        if let Err(e) = flushed {
-            tracing::error!(error = %e, "final flush failed");
+        if !fail.is_tripped() {
+            let store = invitations.store().clone();
+            let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = flushed {
+                tracing::error!(error = %e, "final flush failed");
+            }
+        }
+        served?;
+        if let Some(reason) = fail.reason() {
+            return Err(StartError::StorageFailed(reason.to_owned()));
         }
         tracing::info!("stopped");
-        Ok(served?)
+        Ok(())
     }
 }
 
@@ -190,6 +218,7 @@ async fn sweep(invitations: Invitations, interval: std::time::Duration, mut stop
         match invitations.sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired invitations"),
+            Err(crate::Error::StorageFailed) => return,
             Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
         }
     }

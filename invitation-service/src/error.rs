@@ -24,7 +24,27 @@ pub enum Error {
     Task(String),
     #[error("{0}")]
     RateLimited(RateLimited),
+    /// An earlier storage fault stopped all writes (see
+    /// [`service_kit::failstop::FailStop`]).
+    #[error("storage failed earlier; not taking writes")]
+    StorageFailed,
 }
+
+impl Error {
+    /// A fault of the storage itself (an I/O error, a failed flush), as
+    /// opposed to a refusal, a damaged record or a bug: it trips the
+    /// service's [`FailStop`].
+    #[must_use]
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
+    }
+}
+
+/// What a client is told when storage failed: the service is stopping to be
+/// restarted, and the request may or may not have been applied.
+pub(crate) const STORAGE_FAILED: &str = "storage failed: the service is restarting to recover; \
+     this request may or may not have taken effect, so retry it once the service is back \
+     (with the same idempotency_key, a retried send is applied once)";
 
 fn with_info(code: Code, message: String, reason: &str, key: &str, value: String) -> Status {
     let metadata = HashMap::from([(key.to_owned(), value)]);
@@ -40,7 +60,11 @@ impl From<Error> for Status {
         let domain = match error {
             Error::Domain(e) => e,
             Error::RateLimited(limited) => return service_kit::limits::status(&limited, ERROR_DOMAIN),
-            Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
+            Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
+                tracing::warn!(error = %error, "request failed: storage failed");
+                return Status::unavailable(STORAGE_FAILED);
+            }
+            Error::Store(StoreError::Corrupt(_)) | Error::Task(_) => {
                 tracing::error!(error = %error, "internal error");
                 return Status::internal("internal error; the request may be retried");
             }

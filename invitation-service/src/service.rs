@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use service_kit::failstop::FailStop;
+
 use crate::{
     domain::{
         Action, Activity, Clock, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest, Timestamp, UserId,
@@ -21,6 +23,7 @@ const EXPIRY_BATCH: usize = 512;
 pub struct Invitations {
     store: Store,
     writer: Writer,
+    fail: FailStop,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
 }
@@ -48,10 +51,12 @@ impl Invitations {
     /// When the writer thread cannot be started.
     pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Result<Self, Error> {
         let policy = Arc::new(policy);
-        let writer = Writer::start(store.clone(), Arc::clone(&policy))?;
+        let fail = FailStop::default();
+        let writer = Writer::start(store.clone(), Arc::clone(&policy), fail.clone())?;
         Ok(Self {
             store,
             writer,
+            fail,
             clock,
             policy,
         })
@@ -72,6 +77,22 @@ impl Invitations {
         &self.store
     }
 
+    /// Tripped by the first storage fault; the app then stops serving.
+    #[must_use]
+    pub fn fail_stop(&self) -> &FailStop {
+        &self.fail
+    }
+
+    /// Trips the fail-stop when `result` is a storage fault.
+    fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result
+            && e.is_storage_fault()
+        {
+            self.fail.trip(e);
+        }
+        result
+    }
+
     /// The last outbox sequence on disk; the publisher sends nothing later.
     #[must_use]
     pub fn durable_through(&self) -> u64 {
@@ -89,9 +110,10 @@ impl Invitations {
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        let result = tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|e| Error::Task(e.to_string()))?;
+        self.checked(result)
     }
 
     /// # Errors
@@ -145,7 +167,7 @@ impl Invitations {
     /// One point read of an in-memory page as a rule, done in place: a hop
     /// to the blocking pool would cost more than the read.
     pub fn get(&self, viewer: &UserId, id: &InvitationId) -> Result<Invitation, Error> {
-        let inv = self.store.invitation(id)?;
+        let inv = self.checked(self.store.invitation(id).map_err(Error::from))?;
         inv.filter(|inv| inv.role_of(viewer).is_some())
             .ok_or(Error::Domain(crate::domain::DomainError::InvitationNotFound))
     }
@@ -190,7 +212,7 @@ impl Invitations {
     ///
     /// A point read, done in place (see [`Self::get`]).
     pub fn pair(&self, a: &UserId, b: &UserId) -> Result<Pair, Error> {
-        Ok(self.store.pair(a, b)?)
+        self.checked(self.store.pair(a, b).map_err(Error::from))
     }
 
     /// # Errors

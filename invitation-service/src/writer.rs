@@ -15,6 +15,8 @@ use std::{
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use service_kit::failstop::FailStop;
+
 use crate::{
     domain::Policy,
     error::Error,
@@ -53,7 +55,7 @@ impl Writer {
     /// # Errors
     ///
     /// When the thread cannot be spawned, or the outbox cannot be read.
-    pub(crate) fn start(store: Store, policy: Arc<Policy>) -> Result<Self, Error> {
+    pub(crate) fn start(store: Store, policy: Arc<Policy>, fail: FailStop) -> Result<Self, Error> {
         let durable = Arc::new(Durable {
             // Whatever the folder held when it was opened is on disk.
             through: AtomicU64::new(store.last_sequence()?),
@@ -63,7 +65,7 @@ impl Writer {
         let shared = Arc::clone(&durable);
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&store, &policy, &shared, queue))
+            .spawn(move || run(&store, &policy, &shared, &fail, queue))
             .map_err(|e| Error::Task(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs, durable })
     }
@@ -119,7 +121,7 @@ fn stopped() -> Error {
     Error::Task("the writer has stopped".into())
 }
 
-fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Receiver<(Op, Reply)>) {
+fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut queue: mpsc::Receiver<(Op, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -128,6 +130,14 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        // After a storage fault nothing more is written: what sled holds in
+        // memory may differ from the disk, and only a restart recovers.
+        if fail.is_tripped() {
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(Error::StorageFailed));
+            }
+            continue;
         }
         // A bug that panics fails this batch's requests, not every later one.
         let mut outcomes =
@@ -138,6 +148,12 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
                     .map(|_| Err(Error::Task("the write failed".into())))
                     .collect()
             });
+        if let Some(fault) = outcomes
+            .iter()
+            .find_map(|o| o.as_ref().err().filter(|e| e.is_storage_fault()))
+        {
+            fail.trip(fault);
+        }
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable (this batch's events, and those
         // of an earlier batch whose flush failed).
@@ -151,7 +167,7 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, mut queue: mpsc::Recei
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "flush failed");
+                fail.trip(&format!("flush failed: {e}"));
                 for outcome in &mut outcomes {
                     *outcome = Err(Error::Flush(e.to_string()));
                 }
@@ -246,7 +262,7 @@ mod tests {
     async fn answers_after_the_write_and_signals_the_publisher() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let writer = Writer::start(store.clone(), Arc::new(Policy::default())).unwrap();
+        let writer = Writer::start(store.clone(), Arc::new(Policy::default()), FailStop::default()).unwrap();
         assert_eq!(writer.durable_through(), 0);
 
         // Queued together, so they share batches; within the weekly limit of 100.

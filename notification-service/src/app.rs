@@ -40,6 +40,10 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(
+        "storage failed ({0}): stopped so that a restart recovers what is on disk; fix the cause (e.g. free disk space) and start again"
+    )]
+    StorageFailed(String),
 }
 
 const SERVICES: &[&str] = &[service_names::NOTIFICATION_SERVICE, service_names::EVENT_INGEST];
@@ -149,11 +153,26 @@ impl App {
             .add_service(api)
             .add_service(ingest);
         let hub = Arc::clone(notifier.hub());
-        let served = kit::serve(router, listener, reporter, SERVICES, shutdown, move || hub.close()).await;
+        // A storage fault stops the server as a signal would, then fails the run.
+        let fail = notifier.fail_stop().clone();
+        let stop = {
+            let fail = fail.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = fail.tripped() => {}
+                }
+            }
+        };
+        let served = kit::serve(router, listener, reporter, SERVICES, stop, move || hub.close()).await;
 
         housekeeping.abort();
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        served?;
+        if let Some(reason) = fail.reason() {
+            return Err(StartError::StorageFailed(reason.to_owned()));
+        }
         let store = notifier.store().clone();
         let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
             .await
@@ -162,6 +181,6 @@ impl App {
             tracing::error!(error = %e, "final flush failed");
         }
         tracing::info!("stopped");
-        Ok(served?)
+        Ok(())
     }
 }

@@ -38,7 +38,25 @@ pub enum Error {
     Task(String),
     #[error("{0}")]
     RateLimited(RateLimited),
+    /// An earlier storage fault stopped all storage work (see
+    /// [`service_kit::failstop::FailStop`]).
+    #[error("storage failed earlier; not taking work")]
+    StorageFailed,
 }
+
+impl Error {
+    /// A fault of the storage itself (an I/O error, a failed flush), as
+    /// opposed to a refusal, a damaged record or a bug: it trips the
+    /// service's [`service_kit::failstop::FailStop`].
+    #[must_use]
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
+    }
+}
+
+/// What a client is told when storage failed.
+const STORAGE_FAILED: &str = "storage failed: the service is restarting to recover; \
+     this request may or may not have taken effect, so retry it once the service is back";
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
@@ -54,7 +72,11 @@ impl From<Error> for Status {
             Error::ServerClosing { .. } => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
-            Error::Store(_) | Error::Flush(_) | Error::Task(_) => {
+            Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
+                tracing::warn!(error = %message, "request failed: storage failed");
+                Status::unavailable(STORAGE_FAILED)
+            }
+            Error::Store(StoreError::Corrupt(_)) | Error::Task(_) => {
                 tracing::error!(error = %message, "internal error");
                 Status::internal("internal error; the request may be retried")
             }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use proto::notifications::v1 as pb;
+use service_kit::failstop::FailStop;
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -32,6 +33,7 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     writer: Arc<Mutex<()>>,
+    fail: FailStop,
 }
 
 impl Notifier {
@@ -43,6 +45,7 @@ impl Notifier {
             clock,
             settings: Arc::new(settings),
             writer: Arc::new(Mutex::new(())),
+            fail: FailStop::default(),
         }
     }
 
@@ -61,14 +64,32 @@ impl Notifier {
         self.clock.now()
     }
 
+    /// Tripped by the first storage fault; the app then stops serving.
+    #[must_use]
+    pub fn fail_stop(&self) -> &FailStop {
+        &self.fail
+    }
+
+    /// Runs storage work on the blocking pool; after a storage fault, none
+    /// (what sled holds in memory may differ from the disk), and a fault
+    /// here trips the fail-stop.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        if self.fail.is_tripped() {
+            return Err(Error::StorageFailed);
+        }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        let result = tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|e| Error::Task(e.to_string()))?;
+        if let Err(e) = &result
+            && e.is_storage_fault()
+        {
+            self.fail.trip(e);
+        }
+        result
     }
 
     /// Runs a change on the blocking pool and flushes before returning, so

@@ -15,6 +15,8 @@ pub async fn run(notifier: Notifier, tick: Duration, mut stop: watch::Receiver<b
         match notifier.fire_due().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(delivered = n, "timers fired"),
+            // The fail-stop said it once; the server is on its way down.
+            Err(crate::error::Error::StorageFailed) => return,
             Err(e) => tracing::error!(error = %e, "firing due notifications failed"),
         }
         tokio::select! {

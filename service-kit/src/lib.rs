@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod failstop;
 pub mod healthcheck;
 pub mod ids;
 pub mod limits;

@@ -202,7 +202,7 @@ enum Outcome {
 fn refusal(error: Error) -> Refusal {
     let domain = match error {
         Error::Domain(e) => e,
-        e @ (Error::Store(_) | Error::Flush(_) | Error::Task(_) | Error::RateLimited(_)) => {
+        e @ (Error::Store(_) | Error::Flush(_) | Error::Task(_) | Error::RateLimited(_) | Error::StorageFailed) => {
             panic!("not a refusal of the model: {e}")
         }
     };

@@ -3,6 +3,7 @@
 //! process boundary is the point, the real binary.
 
 mod auth;
+mod failstop;
 mod helpers;
 mod invitations;
 mod limits;
