@@ -282,6 +282,7 @@ struct Figures {
     lost: Vec<String>,
     /// Delivered more than once.
     duplicated: Vec<(String, usize)>,
+    exit: Option<ExitStatus>,
     to_exit: Option<Duration>,
     to_delivered: Option<Duration>,
 }
@@ -308,6 +309,7 @@ impl Figures {
             unanswered: tally.unanswered,
             lost,
             duplicated,
+            exit: stop.exit.map(|(status, _)| status),
             to_exit: stop.to_exit(),
             to_delivered: delivery.took,
         }
@@ -336,10 +338,14 @@ impl Figures {
 impl fmt::Display for Figures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = |d: Option<Duration>| d.map_or_else(|| "never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
+        let exit = self.exit.map_or_else(
+            || "none".to_owned(),
+            |s| s.code().map_or_else(|| s.to_string(), |c| c.to_string()),
+        );
         write!(
             f,
             "tried={} acknowledged={} refused_unavailable={} refused_otherwise={} unanswered={} lost={} \
-             duplicated={} first_failure_to_exit={} restart_to_all_delivered={}",
+             duplicated={} exit_status={exit} first_failure_to_exit={} restart_to_all_delivered={}",
             self.tried,
             self.acked,
             self.storage_failed,
