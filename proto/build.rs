@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "invitations/v1/events.proto",
     "notifications/v1/notifications.proto",
     "notifications/v1/ingest.proto",
+    "ops/v1/admin.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

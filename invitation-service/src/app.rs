@@ -5,11 +5,17 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use proto::{invitations::v1::invitation_service_server::InvitationServiceServer, service_names};
+use proto::{
+    invitations::v1::invitation_service_server::InvitationServiceServer, ops::v1::admin_server::AdminServer,
+    service_names,
+};
 use service_kit::{
+    admin::{ADMIN_SCOPE, AdminApi},
     auth::{Authenticator, JwtKeys},
+    failstop::FailStop,
     limits::RateLimits,
     server::{self as kit, MAX_MESSAGE_BYTES},
+    storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
@@ -20,7 +26,7 @@ use crate::{
     grpc::InvitationApi,
     publisher::{self, GrpcSink},
     service::Invitations,
-    storage::{Store, StoreError},
+    storage::{self, Store},
 };
 
 /// Why the server could not start or stopped with an error.
@@ -31,7 +37,9 @@ pub enum StartError {
     #[error("data folder {} is in use by another process (is another invitation-service running on it?)", .0.display())]
     DataDirLocked(PathBuf),
     #[error("cannot use data folder {}: {error}", path.display())]
-    DataDir { path: PathBuf, error: StoreError },
+    DataDir { path: PathBuf, error: String },
+    #[error("{}", service_kit::storage::damaged_message("invitation-service", path, problem))]
+    DataDamaged { path: PathBuf, problem: String },
     #[error("invalid NOTIFICATION_ENDPOINT {endpoint:?}: {reason}")]
     NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
@@ -57,7 +65,7 @@ pub struct App {
     config: Config,
 }
 
-const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE];
+const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE, service_names::ADMIN];
 
 impl App {
     /// Opens storage and binds the listener.
@@ -74,20 +82,17 @@ impl App {
                 reason,
             }
         })?;
-        let path = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let store = open_checked(config.data_dir.clone(), Store::open, Store::durable_figures)
             .await
-            .map_err(|e| StartError::DataDir {
-                path: config.data_dir.clone(),
-                error: StoreError::Corrupt(e.to_string()),
-            })?
-            .map_err(|e| match &e {
-                StoreError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                    StartError::DataDirLocked(config.data_dir.clone())
-                }
-                StoreError::Sled(_) | StoreError::Corrupt(_) => StartError::DataDir {
+            .map_err(|e| match e {
+                OpenError::Locked => StartError::DataDirLocked(config.data_dir.clone()),
+                OpenError::Damaged(problem) => StartError::DataDamaged {
                     path: config.data_dir.clone(),
-                    error: e,
+                    problem,
+                },
+                OpenError::Sled(e) => StartError::DataDir {
+                    path: config.data_dir.clone(),
+                    error: e.to_string(),
                 },
             })?;
         let listener = TcpListener::bind(config.listen_addr)
@@ -96,7 +101,13 @@ impl App {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen_addr, e))?;
-        let invitations = Invitations::new(store, clock, config.policy.clone()).map_err(StartError::Writer)?;
+        let invitations = Invitations::new(
+            store,
+            clock,
+            config.policy.clone(),
+            FailStop::for_folder(&config.data_dir),
+        )
+        .map_err(StartError::Writer)?;
         Ok(Self {
             listener,
             local_addr,
@@ -150,7 +161,11 @@ impl App {
             InvitationServiceServer::new(InvitationApi::new(invitations.clone(), limits.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            Authenticator::new(keys),
+            Authenticator::new(Arc::clone(&keys)),
+        );
+        let admin = InterceptedService::new(
+            AdminServer::new(AdminApi::new(crate::grpc::Backups::new(invitations.clone()))),
+            Authenticator::requiring_scope(keys, ADMIN_SCOPE),
         );
 
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
@@ -171,7 +186,8 @@ impl App {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(api);
+            .add_service(api)
+            .add_service(admin);
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = invitations.fail_stop().clone();
         let stop = {
@@ -183,8 +199,17 @@ impl App {
                 }
             }
         };
+        let checkpointer = {
+            let invitations = invitations.clone();
+            spawn_checkpointer(
+                &config.data_dir,
+                move || storage::figures(invitations.durable_through()),
+                fail.clone(),
+            )
+        };
         let served = kit::serve(router, listener, reporter, SERVICES, stop, || {}).await;
 
+        checkpointer.abort();
         housekeeping.abort();
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
@@ -193,8 +218,11 @@ impl App {
             let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
-            if let Err(e) = flushed {
-                tracing::error!(error = %e, "final flush failed");
+            match flushed {
+                Ok(()) => {
+                    write_final_checkpoint(&config.data_dir, storage::figures(invitations.durable_through())).await
+                }
+                Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
         served?;

@@ -11,6 +11,7 @@ use invitation_service::{
     App,
     config::{Cli, Command, SecretArgs},
     domain::SystemClock,
+    storage::Store,
 };
 use service_kit::auth::{JwtKeys, MintError};
 
@@ -27,6 +28,17 @@ fn main() -> ExitCode {
         Command::Healthcheck { timeout } => {
             service_kit::healthcheck::run("invitation-service", cli.serve.listen_addr, timeout)
         }
+        // Needs no secret: it only reads the folder.
+        Command::Verify => service_kit::storage::verify(
+            "invitation-service",
+            &cli.serve.data_dir,
+            Store::open,
+            Store::database,
+            Store::durable_figures,
+        ),
+        Command::Backup { to } => with_secret(&cli.secret, |secret| {
+            service_kit::admin::run_backup("invitation-service", cli.serve.listen_addr, &secret, &to)
+        }),
         Command::Token { user, name, ttl } => {
             with_secret(&cli.secret, |secret| token(&secret, &user, name.as_deref(), ttl))
         }

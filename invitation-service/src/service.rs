@@ -49,9 +49,8 @@ impl Invitations {
     /// # Errors
     ///
     /// When the writer thread cannot be started.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Result<Self, Error> {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy, fail: FailStop) -> Result<Self, Error> {
         let policy = Arc::new(policy);
-        let fail = FailStop::default();
         let writer = Writer::start(store.clone(), Arc::clone(&policy), fail.clone())?;
         Ok(Self {
             store,
@@ -83,12 +82,21 @@ impl Invitations {
         &self.fail
     }
 
+    /// A copy of the database in `destination`, as of one instant.
+    ///
+    /// # Errors
+    ///
+    /// A destination that cannot be used; storage failures.
+    pub async fn backup(&self, destination: std::path::PathBuf) -> Result<service_kit::storage::BackupReport, Error> {
+        self.writer.backup(destination).await
+    }
+
     /// Trips the fail-stop when `result` is a storage fault.
     fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
         if let Err(e) = &result
             && e.is_storage_fault()
         {
-            self.fail.trip(e);
+            e.trip(&self.fail);
         }
         result
     }

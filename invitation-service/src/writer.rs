@@ -15,7 +15,9 @@ use std::{
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use service_kit::failstop::FailStop;
+use std::path::PathBuf;
+
+use service_kit::{failstop::FailStop, storage::BackupReport};
 
 use crate::{
     domain::Policy,
@@ -32,11 +34,18 @@ const QUEUE: usize = 4096;
 
 type Reply = oneshot::Sender<Result<OpOutcome, Error>>;
 
+/// What the writer is asked to do.
+enum Job {
+    Write(Op, Reply),
+    /// Copy the database while nothing writes: between two batches.
+    Backup(PathBuf, oneshot::Sender<Result<BackupReport, Error>>),
+}
+
 /// A handle to the writer thread. The thread ends once every handle is
 /// dropped and the queue is drained.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<(Op, Reply)>,
+    jobs: mpsc::Sender<Job>,
     durable: Arc<Durable>,
 }
 
@@ -112,8 +121,24 @@ impl Writer {
 
     async fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<OpOutcome, Error>>, Error> {
         let (reply, outcome) = oneshot::channel();
-        self.jobs.send((op, reply)).await.map_err(|_| stopped())?;
+        self.jobs.send(Job::Write(op, reply)).await.map_err(|_| stopped())?;
         Ok(outcome)
+    }
+
+    /// Copies the database into `destination` as of one instant: the
+    /// writer makes it between two batches, so every write answered before
+    /// is in it and none half-written; writes wait meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// The backup's own failure, or a stopped writer.
+    pub(crate) async fn backup(&self, destination: PathBuf) -> Result<BackupReport, Error> {
+        let (reply, report) = oneshot::channel();
+        self.jobs
+            .send(Job::Backup(destination, reply))
+            .await
+            .map_err(|_| stopped())?;
+        report.await.map_err(|_| stopped())?
     }
 }
 
@@ -121,13 +146,30 @@ fn stopped() -> Error {
     Error::Task("the writer has stopped".into())
 }
 
-fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut queue: mpsc::Receiver<(Op, Reply)>) {
+fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
+    // A backup that ended the last batch's gathering, to make after it.
+    let mut backup: Option<(PathBuf, oneshot::Sender<Result<BackupReport, Error>>)> = None;
+    loop {
+        if let Some((destination, reply)) = backup.take() {
+            let made = make_backup(store, &destination, fail);
+            let _ = reply.send(made);
+        }
+        match queue.blocking_recv() {
+            None => return,
+            Some(Job::Write(op, reply)) => batch.push((op, reply)),
+            Some(Job::Backup(destination, reply)) => {
+                backup = Some((destination, reply));
+                continue;
+            }
+        }
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Job::Write(op, reply)) => batch.push((op, reply)),
+                Ok(Job::Backup(destination, reply)) => {
+                    backup = Some((destination, reply));
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -152,7 +194,7 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut q
             .iter()
             .find_map(|o| o.as_ref().err().filter(|e| e.is_storage_fault()))
         {
-            fail.trip(fault);
+            fault.trip(fail);
         }
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable (this batch's events, and those
@@ -179,6 +221,24 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut q
             let _ = reply.send(outcome);
         }
     }
+}
+
+/// A backup between two batches: everything answered so far is flushed
+/// (each batch flushes before it answers), and nothing writes until it is
+/// done.
+fn make_backup(store: &Store, destination: &std::path::Path, fail: &FailStop) -> Result<BackupReport, Error> {
+    if fail.is_tripped() {
+        return Err(Error::StorageFailed);
+    }
+    let figures = crate::storage::figures(store.last_sequence()?);
+    let report = service_kit::storage::backup(store.database(), destination, figures)?;
+    tracing::info!(
+        destination = %report.destination.display(),
+        entries = report.entries,
+        took_ms = report.took.as_millis(),
+        "backup made"
+    );
+    Ok(report)
 }
 
 /// One transaction for the batch; if it fails as a whole (a storage error or

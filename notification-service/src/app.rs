@@ -9,12 +9,16 @@ use proto::{
     notifications::v1::{
         event_ingest_server::EventIngestServer, notification_service_server::NotificationServiceServer,
     },
+    ops::v1::admin_server::AdminServer,
     service_names,
 };
 use service_kit::{
+    admin::{ADMIN_SCOPE, AdminApi},
     auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
+    failstop::FailStop,
     limits::RateLimits,
     server::{self as kit, MAX_MESSAGE_BYTES},
+    storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
@@ -25,7 +29,7 @@ use crate::{
     grpc::NotificationApi,
     ingest::Ingest,
     service::Notifier,
-    storage::{Store, StoreError},
+    storage::Store,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +39,9 @@ pub enum StartError {
     #[error("data folder {} is in use by another process (is another notification-service running on it?)", .0.display())]
     DataDirLocked(PathBuf),
     #[error("cannot use data folder {}: {error}", path.display())]
-    DataDir { path: PathBuf, error: StoreError },
+    DataDir { path: PathBuf, error: String },
+    #[error("{}", service_kit::storage::damaged_message("notification-service", path, problem))]
+    DataDamaged { path: PathBuf, problem: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -46,7 +52,11 @@ pub enum StartError {
     StorageFailed(String),
 }
 
-const SERVICES: &[&str] = &[service_names::NOTIFICATION_SERVICE, service_names::EVENT_INGEST];
+const SERVICES: &[&str] = &[
+    service_names::NOTIFICATION_SERVICE,
+    service_names::EVENT_INGEST,
+    service_names::ADMIN,
+];
 
 #[derive(Debug)]
 pub struct App {
@@ -66,20 +76,17 @@ impl App {
     /// bound.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let keys = Arc::new(JwtKeys::new(&config.jwt_secret).map_err(|e| StartError::Secret(e.to_string()))?);
-        let path = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let store = open_checked(config.data_dir.clone(), Store::open, Store::durable_figures)
             .await
-            .map_err(|e| StartError::DataDir {
-                path: config.data_dir.clone(),
-                error: StoreError::Corrupt(e.to_string()),
-            })?
-            .map_err(|e| match &e {
-                StoreError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                    StartError::DataDirLocked(config.data_dir.clone())
-                }
-                StoreError::Sled(_) | StoreError::Corrupt(_) => StartError::DataDir {
+            .map_err(|e| match e {
+                OpenError::Locked => StartError::DataDirLocked(config.data_dir.clone()),
+                OpenError::Damaged(problem) => StartError::DataDamaged {
                     path: config.data_dir.clone(),
-                    error: e,
+                    problem,
+                },
+                OpenError::Sled(e) => StartError::DataDir {
+                    path: config.data_dir.clone(),
+                    error: e.to_string(),
                 },
             })?;
         let listener = TcpListener::bind(config.listen_addr)
@@ -92,7 +99,7 @@ impl App {
             undo_window: config.undo_window,
             default_digest_interval: config.digest_interval,
         };
-        let notifier = Notifier::new(store, clock, settings);
+        let notifier = Notifier::new(store, clock, settings, FailStop::for_folder(&config.data_dir));
         Ok(Self {
             listener,
             local_addr,
@@ -140,7 +147,11 @@ impl App {
             EventIngestServer::new(Ingest::new(notifier.clone()))
                 .max_decoding_message_size(4 * 1024 * 1024)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            Authenticator::requiring_scope(keys, PUBLISH_SCOPE),
+            Authenticator::requiring_scope(Arc::clone(&keys), PUBLISH_SCOPE),
+        );
+        let admin = InterceptedService::new(
+            AdminServer::new(AdminApi::new(crate::grpc::Backups::new(notifier.clone()))),
+            Authenticator::requiring_scope(keys, ADMIN_SCOPE),
         );
 
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
@@ -151,7 +162,8 @@ impl App {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api)
-            .add_service(ingest);
+            .add_service(ingest)
+            .add_service(admin);
         let hub = Arc::clone(notifier.hub());
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = notifier.fail_stop().clone();
@@ -164,8 +176,13 @@ impl App {
                 }
             }
         };
+        let checkpointer = {
+            let notifier = notifier.clone();
+            spawn_checkpointer(&config.data_dir, move || notifier.durable_figures(), fail.clone())
+        };
         let served = kit::serve(router, listener, reporter, SERVICES, stop, move || hub.close()).await;
 
+        checkpointer.abort();
         housekeeping.abort();
         let _ = stop_timers.send(true);
         let _ = timers.await;
@@ -177,8 +194,9 @@ impl App {
         let flushed = tokio::task::spawn_blocking(move || store.flush().map_err(|e| e.to_string()))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
-        if let Err(e) = flushed {
-            tracing::error!(error = %e, "final flush failed");
+        match flushed {
+            Ok(()) => write_final_checkpoint(&config.data_dir, notifier.durable_figures()).await,
+            Err(e) => tracing::error!(error = %e, "final flush failed"),
         }
         tracing::info!("stopped");
         Ok(())

@@ -53,6 +53,19 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// Check the data folder (--data-dir) offline, with the service
+    /// stopped: exit 0 when sound, 1 when damaged, 2 when it cannot be
+    /// checked. Prints what it found.
+    Verify,
+    /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) to copy its
+    /// database, while it serves, into a new folder on its machine (needs
+    /// the secret, to mint an operator's token).
+    Backup {
+        /// The folder to create (it must not exist, or be empty); relative
+        /// paths are taken from the current folder.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 // `global` lets the flags follow `serve` as well as precede it.

@@ -38,6 +38,8 @@ pub enum Error {
     Task(String),
     #[error("{0}")]
     RateLimited(RateLimited),
+    #[error(transparent)]
+    Backup(#[from] service_kit::storage::BackupError),
     /// An earlier storage fault stopped all storage work (see
     /// [`service_kit::failstop::FailStop`]).
     #[error("storage failed earlier; not taking work")]
@@ -52,11 +54,39 @@ impl Error {
     pub fn is_storage_fault(&self) -> bool {
         matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
     }
+
+    /// Trips `fail` for this storage fault, marking the folder damaged
+    /// when sled could not read back what it wrote.
+    pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
+        if matches!(self, Self::Store(StoreError::Sled(sled::Error::Corruption { .. }))) {
+            fail.trip_damaged(self);
+        } else {
+            fail.trip(self);
+        }
+    }
 }
 
 /// What a client is told when storage failed.
 const STORAGE_FAILED: &str = "storage failed: the service is restarting to recover; \
      this request may or may not have taken effect, so retry it once the service is back";
+
+/// A backup refused for its destination is the caller's to fix; one that
+/// failed reading the database is the server's.
+fn backup_status(error: &service_kit::storage::BackupError) -> Status {
+    use service_kit::storage::BackupError;
+    match error {
+        BackupError::NotAbsolute | BackupError::NotEmpty(_) => Status::with_error_details(
+            Code::InvalidArgument,
+            error.to_string(),
+            ErrorDetails::with_bad_request_violation("destination", error.to_string()),
+        ),
+        BackupError::Destination { .. } => Status::failed_precondition(error.to_string()),
+        BackupError::Source(_) => {
+            tracing::error!(error = %error, "backup failed");
+            Status::internal("the backup failed reading the database (logged on the server)")
+        }
+    }
+}
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
@@ -71,6 +101,7 @@ impl From<Error> for Status {
             Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),
             Error::ServerClosing { .. } => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
+            Error::Backup(e) => backup_status(&e),
             Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
             Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
                 tracing::warn!(error = %message, "request failed: storage failed");

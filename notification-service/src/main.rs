@@ -10,6 +10,7 @@ use notification_service::{
     App,
     config::{Cli, Command},
     domain::SystemClock,
+    storage::Store,
 };
 
 /// mimalloc rather than the system allocator: sled copies and frees B-tree
@@ -21,8 +22,31 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The health check needs no secret: it only asks the server.
-    if let Some(Command::Healthcheck { timeout }) = cli.command {
-        return service_kit::healthcheck::run("notification-service", cli.serve.listen_addr, timeout);
+    match cli.command {
+        Some(Command::Healthcheck { timeout }) => {
+            return service_kit::healthcheck::run("notification-service", cli.serve.listen_addr, timeout);
+        }
+        // Needs no secret: it only reads the folder.
+        Some(Command::Verify) => {
+            return service_kit::storage::verify(
+                "notification-service",
+                &cli.serve.data_dir,
+                Store::open,
+                Store::database,
+                Store::durable_figures,
+            );
+        }
+        Some(Command::Backup { to }) => {
+            let secret = match service_kit::config::resolve_jwt_secret(
+                cli.jwt_secret.as_deref(),
+                cli.jwt_secret_file.as_deref(),
+            ) {
+                Ok(secret) => secret,
+                Err(message) => return fail(&message),
+            };
+            return service_kit::admin::run_backup("notification-service", cli.serve.listen_addr, &secret, &to);
+        }
+        Some(Command::Serve) | None => {}
     }
     let config = match cli.into_config() {
         Ok(config) => config,

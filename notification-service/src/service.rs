@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use proto::notifications::v1 as pb;
-use service_kit::failstop::FailStop;
+use service_kit::{checkpoint::Figures, failstop::FailStop, storage::BackupReport};
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -34,18 +34,26 @@ pub struct Notifier {
     settings: Arc<Settings>,
     writer: Arc<Mutex<()>>,
     fail: FailStop,
+    /// The checkpoint figures known to be on disk.
+    durable: Arc<std::sync::Mutex<Figures>>,
+    /// Writes hold it shared; a backup holds it alone, so that its copy is
+    /// one instant's state.
+    writes: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Notifier {
     #[must_use]
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings, fail: FailStop) -> Self {
         Self {
-            store,
             hub: Arc::new(Hub::default()),
             clock,
             settings: Arc::new(settings),
             writer: Arc::new(Mutex::new(())),
-            fail: FailStop::default(),
+            fail,
+            writes: Arc::default(),
+            // What the folder held when it was opened is on disk.
+            durable: Arc::new(std::sync::Mutex::new(store.durable_figures().unwrap_or_default())),
+            store,
         }
     }
 
@@ -62,6 +70,15 @@ impl Notifier {
     #[must_use]
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The checkpoint figures known to be on disk.
+    #[must_use]
+    pub fn durable_figures(&self) -> Figures {
+        self.durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Tripped by the first storage fault; the app then stops serving.
@@ -87,7 +104,7 @@ impl Notifier {
         if let Err(e) = &result
             && e.is_storage_fault()
         {
-            self.fail.trip(e);
+            e.trip(&self.fail);
         }
         result
     }
@@ -100,12 +117,39 @@ impl Notifier {
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        let _writing = self.writes.read().await;
         self.blocking(move |store| {
             let value = f(store)?;
             flush(store)?;
             Ok(value)
         })
         .await
+    }
+
+    /// A copy of the database in `destination`, as of one instant: writes
+    /// wait while it is made.
+    ///
+    /// # Errors
+    ///
+    /// A destination that cannot be used; storage failures.
+    pub async fn backup(&self, destination: std::path::PathBuf) -> Result<BackupReport, Error> {
+        let _alone = self.writes.write().await;
+        let report = self
+            .blocking(move |store| {
+                flush(store)?;
+                let figures = store
+                    .durable_figures()
+                    .map_err(|e| Error::Flush(format!("reading the figures: {e}")))?;
+                Ok(service_kit::storage::backup(store.database(), &destination, figures)?)
+            })
+            .await?;
+        tracing::info!(
+            destination = %report.destination.display(),
+            entries = report.entries,
+            took_ms = report.took.as_millis(),
+            "backup made"
+        );
+        Ok(report)
     }
 
     /// # Errors
@@ -125,9 +169,14 @@ impl Notifier {
         let _writer = self.writer.lock().await;
         let now = self.now();
         let settings = Arc::clone(&self.settings);
+        let (name, _) = crate::storage::figure(&source, 0);
         let applied = self
             .durably(move |store| store.apply_events(&source, &events, &settings, now))
             .await?;
+        self.durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, applied.applied_through);
         self.hub.publish(&applied.updates);
         Ok(applied.applied_through)
     }
@@ -140,6 +189,7 @@ impl Notifier {
     /// Internal failures.
     pub async fn fire_due(&self) -> Result<usize, Error> {
         let _writer = self.writer.lock().await;
+        let _writing = self.writes.read().await;
         let now = self.now();
         let updates = self
             .blocking(move |store| {

@@ -23,9 +23,14 @@ mod generated {
             tonic::include_proto!("notifications.v1");
         }
     }
+    pub mod ops {
+        pub mod v1 {
+            tonic::include_proto!("ops.v1");
+        }
+    }
 }
 
-pub use generated::{invitations, notifications};
+pub use generated::{invitations, notifications, ops};
 
 /// The encoded `FileDescriptorSet` of every service in the contract, for
 /// server reflection.
@@ -36,6 +41,7 @@ pub mod service_names {
     pub const INVITATION_SERVICE: &str = "invitations.v1.InvitationService";
     pub const NOTIFICATION_SERVICE: &str = "notifications.v1.NotificationService";
     pub const EVENT_INGEST: &str = "notifications.v1.EventIngest";
+    pub const ADMIN: &str = "ops.v1.Admin";
 }
 
 #[cfg(test)]
@@ -59,6 +65,7 @@ mod tests {
             super::service_names::INVITATION_SERVICE,
             super::service_names::NOTIFICATION_SERVICE,
             super::service_names::EVENT_INGEST,
+            super::service_names::ADMIN,
         ] {
             assert!(services.iter().any(|s| s == name), "{name} missing from {services:?}");
         }

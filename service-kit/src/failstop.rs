@@ -8,6 +8,7 @@
 
 use std::{
     fmt,
+    path::{Path, PathBuf},
     sync::{Arc, OnceLock},
 };
 
@@ -22,16 +23,13 @@ pub struct FailStop {
 struct Inner {
     reason: OnceLock<String>,
     tripped: watch::Sender<bool>,
+    /// The data folder, where damage found at run time is marked.
+    folder: Option<PathBuf>,
 }
 
 impl Default for FailStop {
     fn default() -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                reason: OnceLock::new(),
-                tripped: watch::channel(false).0,
-            }),
-        }
+        Self::with_folder(None)
     }
 }
 
@@ -42,6 +40,36 @@ impl fmt::Debug for FailStop {
 }
 
 impl FailStop {
+    /// A fail-stop for the data folder `path`: damage found while serving
+    /// is marked there, so that the folder is refused at the next start.
+    #[must_use]
+    pub fn for_folder(path: &Path) -> Self {
+        Self::with_folder(Some(path.to_path_buf()))
+    }
+
+    fn with_folder(folder: Option<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                reason: OnceLock::new(),
+                tripped: watch::channel(false).0,
+                folder,
+            }),
+        }
+    }
+
+    /// Like [`Self::trip`], for data that cannot be read back as written
+    /// (a page whose checksum does not match): the folder is marked damaged
+    /// first, since sled reads pages lazily and a restart would serve it
+    /// again until the damaged page is next read.
+    pub fn trip_damaged(&self, fault: &dyn fmt::Display) {
+        if let Some(folder) = &self.inner.folder
+            && let Err(e) = crate::checkpoint::mark_damaged(folder, &fault.to_string())
+        {
+            tracing::error!(error = %e, "cannot mark the data folder damaged");
+        }
+        self.trip(fault);
+    }
+
     /// Records the first storage fault and tells whoever waits in
     /// [`Self::tripped`]; later faults are only logged at debug level.
     pub fn trip(&self, fault: &dyn fmt::Display) {
@@ -94,5 +122,25 @@ mod tests {
         assert_eq!(fail.reason(), Some("No space left on device (os error 28)"));
         // A late waiter returns at once.
         fail.tripped().await;
+    }
+
+    #[test]
+    fn damage_found_while_serving_marks_the_folder_so_the_next_start_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = crate::checkpoint::Checkpoint::in_folder(dir.path());
+        let figures = crate::checkpoint::Figures::from([("outbox_sequence".to_owned(), 3)]);
+        checkpoint.write(&figures).unwrap();
+        assert!(checkpoint.check(&figures).is_ok());
+
+        let fail = FailStop::for_folder(dir.path());
+        fail.trip_damaged(&"Read corrupted data at file offset Some(Inline(264620))");
+        assert!(fail.is_tripped());
+        let damage = checkpoint.check(&figures).unwrap_err();
+        assert!(
+            damage
+                .to_string()
+                .contains("could not be read back while it was served (Read corrupted data"),
+            "{damage}"
+        );
     }
 }

@@ -5,13 +5,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
+pub mod checkpoint;
 pub mod config;
 pub mod failstop;
 pub mod healthcheck;
 pub mod ids;
 pub mod limits;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 pub mod text;
 pub mod time;

@@ -2,8 +2,10 @@
 //! processes on loopback, each with its own data folder, driven through the
 //! generated clients.
 
+mod backup;
 mod common;
 mod crash;
+mod damage;
 mod memory;
 mod resume;
 mod story;

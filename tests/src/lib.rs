@@ -405,3 +405,35 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Runs `kind`'s binary once with `args` and the test secret, its data
+/// folder `data_dir` and port 0, and waits up to `timeout` for it to exit;
+/// `None` when it was still running (it is then killed). For start-ups
+/// that must fail, and for subcommands such as `verify`.
+#[must_use]
+pub fn run_to_exit(kind: Kind, data_dir: &Path, args: &[&str], timeout: Duration) -> Option<std::process::Output> {
+    let prefix = kind.prefix();
+    let mut child = Command::new(bin_dir().join(kind.binary()))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("JWT_SECRET", SECRET)
+        .env(format!("{prefix}_LISTEN_ADDR"), "127.0.0.1:0")
+        .env(format!("{prefix}_DATA_DIR"), data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().expect("output"))
+}

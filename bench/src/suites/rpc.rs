@@ -45,7 +45,19 @@ pub(crate) struct RpcReport {
     pub(crate) send_backlog_secs: Option<f64>,
 }
 
+/// The share of the closed-loop peak the latency target's open loop offers.
+pub(crate) const PEAK_SHARE: f64 = 0.8;
+
+/// The label of that open loop (followed by its rate).
+pub(crate) const PEAK_LABEL: &str = "send open 80% of peak";
+
 impl RpcReport {
+    /// The open loop at [`PEAK_SHARE`] of the closed-loop peak, if any.
+    #[must_use]
+    pub(crate) fn at_peak_share(&self) -> Option<&LoadResult> {
+        self.runs.iter().find(|r| r.label.starts_with(PEAK_LABEL))
+    }
+
     /// The closed-loop run, if any.
     #[must_use]
     pub(crate) fn closed(&self) -> Option<&LoadResult> {
@@ -136,6 +148,27 @@ pub(crate) async fn send(ctx: &Ctx) -> Result<RpcReport, String> {
     // The closed loop leaves notification-service behind (both services
     // share the server cores); let it catch up so the open loops start clean.
     report.send_backlog_secs = Some(settle(ctx, &pair).await?);
+
+    // The latency target's load: an open loop at 80 % of the peak this
+    // closed loop just measured (by Little's law no server meets a tight
+    // p99 with 1,000 requests queued at once; at 80 % of its peak it should).
+    if let Some(peak) = report.closed().map(|r| r.throughput).filter(|t| *t > 0.0) {
+        let rate = (peak * PEAK_SHARE).round().max(1.0);
+        let sends = (rate * sizes.open_secs).ceil() as u64;
+        let senders = Senders::new(&ctx.tokens, "s80", sends);
+        report.runs.push(
+            load::open(
+                &format!("{PEAK_LABEL} ({rate:.0}/s)"),
+                &pool,
+                rate,
+                sizes.open(),
+                &probe,
+                send_op(senders, Arc::clone(&created)),
+            )
+            .await,
+        );
+        report.send_backlog_secs = Some(report.send_backlog_secs.unwrap_or(0.0) + settle(ctx, &pair).await?);
+    }
 
     for &rate in &sizes.send_rates {
         let sends = (rate * sizes.open_secs).ceil() as u64;

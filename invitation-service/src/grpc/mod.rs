@@ -19,6 +19,25 @@ use crate::{
     service::Invitations,
 };
 
+/// What `ops.v1.Admin/Backup` copies: the database, between two of the
+/// writer's batches.
+#[derive(Debug, Clone)]
+pub struct Backups(Invitations);
+
+impl Backups {
+    #[must_use]
+    pub fn new(invitations: Invitations) -> Self {
+        Self(invitations)
+    }
+}
+
+#[tonic::async_trait]
+impl service_kit::admin::BackupSource for Backups {
+    async fn backup(&self, destination: std::path::PathBuf) -> Result<service_kit::storage::BackupReport, Status> {
+        Ok(self.0.backup(destination).await?)
+    }
+}
+
 /// The `invitations.v1.InvitationService` implementation.
 #[derive(Debug, Clone)]
 pub struct InvitationApi {

@@ -10,8 +10,12 @@ mod outbox;
 pub mod records;
 mod write;
 
-use std::{fs::File, path::Path, sync::Arc};
+use std::path::Path;
 
+use service_kit::{
+    checkpoint::Figures,
+    storage::{Database, OpenError},
+};
 use sled::{Db, Tree};
 
 use crate::domain::{Activity, Invitation, InvitationId, Pair, Timestamp, UserId};
@@ -23,17 +27,25 @@ pub use write::{IDEMPOTENCY_WINDOW, Op, OpOutcome, SendOutcome, TxOutcome};
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+/// The checkpoint figures for an outbox whose last durable sequence is
+/// `outbox_sequence`.
+#[must_use]
+pub fn figures(outbox_sequence: u64) -> Figures {
+    Figures::from([("outbox_sequence".to_owned(), outbox_sequence)])
 }
 
 /// The data folder and its trees.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// sled's log file, opened again to make its flushes durable (see
-    /// [`Store::flush`]).
-    log: Arc<File>,
+    /// The same database, with its log file opened again to make flushes
+    /// durable (see [`Database::flush`]).
+    database: Database,
     /// id → invitation.
     invitations: Tree,
     /// sender ++ id → (): everything a user sent.
@@ -75,9 +87,9 @@ impl Store {
     ///
     /// When the folder cannot be created or opened, or another process
     /// holds it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
-        let log = Arc::new(File::open(path.join("db")).map_err(sled::Error::Io)?);
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let database = Database::open(path)?;
+        let db = database.db.clone();
         Ok(Self {
             invitations: db.open_tree("invitations")?,
             sent: db.open_tree("sent_by_user")?,
@@ -92,7 +104,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
             db,
-            log,
+            database,
         })
     }
 
@@ -101,18 +113,32 @@ impl Store {
         &self.db
     }
 
-    /// Makes everything written so far durable. sled's own flush writes its
-    /// log with `sync_file_range`, which neither records the file's new size
-    /// nor empties the disk's write cache; `fdatasync` on the same file does
-    /// both, so an acknowledged change survives a power cut too.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Makes everything written so far durable (see [`Database::flush`]).
     ///
     /// # Errors
     ///
     /// Storage failures.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.log.sync_data().map_err(sled::Error::Io)?;
-        Ok(())
+        Ok(self.database.flush()?)
+    }
+
+    /// The figures of this store that only grow, for the folder's
+    /// checkpoint: the last outbox sequence.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn durable_figures(&self) -> Result<Figures, OpenError> {
+        let sequence = self.last_sequence().map_err(|e| match e {
+            StoreError::Sled(e) => OpenError::from(e),
+            StoreError::Corrupt(problem) => OpenError::Damaged(problem),
+        })?;
+        Ok(figures(sequence))
     }
 
     /// # Errors

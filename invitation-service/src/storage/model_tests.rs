@@ -202,7 +202,12 @@ enum Outcome {
 fn refusal(error: Error) -> Refusal {
     let domain = match error {
         Error::Domain(e) => e,
-        e @ (Error::Store(_) | Error::Flush(_) | Error::Task(_) | Error::RateLimited(_) | Error::StorageFailed) => {
+        e @ (Error::Store(_)
+        | Error::Flush(_)
+        | Error::Task(_)
+        | Error::RateLimited(_)
+        | Error::StorageFailed
+        | Error::Backup(_)) => {
             panic!("not a refusal of the model: {e}")
         }
     };

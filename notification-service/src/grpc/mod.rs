@@ -21,6 +21,24 @@ const MAX_PAGE_SIZE: usize = 100;
 /// Most ids one MarkRead may name.
 pub const MAX_MARK_READ_IDS: usize = 1000;
 
+/// What `ops.v1.Admin/Backup` copies: the database, with writes held.
+#[derive(Debug, Clone)]
+pub struct Backups(Notifier);
+
+impl Backups {
+    #[must_use]
+    pub fn new(notifier: Notifier) -> Self {
+        Self(notifier)
+    }
+}
+
+#[tonic::async_trait]
+impl service_kit::admin::BackupSource for Backups {
+    async fn backup(&self, destination: std::path::PathBuf) -> Result<service_kit::storage::BackupReport, Status> {
+        Ok(self.0.backup(destination).await?)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NotificationApi {
     notifier: Notifier,

@@ -13,13 +13,6 @@ pub(crate) fn prefix(id: &str) -> Vec<u8> {
     key
 }
 
-/// The id at the front of a key that starts with [`prefix`].
-#[must_use]
-pub(crate) fn split_prefix(key: &[u8]) -> Option<&str> {
-    let (&len, rest) = key.split_first()?;
-    std::str::from_utf8(rest.get(..usize::from(len))?).ok()
-}
-
 /// `prefix(user) ++ n`: a user's notifications, inbox and unread entries
 /// (n = notification number) and update log (n = cursor).
 #[must_use]
@@ -41,16 +34,6 @@ pub(crate) fn trailing_number(key: &[u8]) -> Option<u64> {
 pub(crate) fn user_topic(user: &str, topic: u8) -> Vec<u8> {
     let mut key = prefix(user);
     key.push(topic);
-    key
-}
-
-/// `prefix(invitation) ++ prefix(user)`: the key of the `by_invitation`
-/// tree of earlier versions (for the test of their migration).
-#[cfg(test)]
-#[must_use]
-pub(crate) fn invitation_user(invitation: &str, user: &str) -> Vec<u8> {
-    let mut key = prefix(invitation);
-    key.extend_from_slice(&prefix(user));
     key
 }
 

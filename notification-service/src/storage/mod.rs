@@ -4,24 +4,35 @@
 //! sequence, so effects and progress commit together.
 
 mod apply;
+mod deliver;
 pub(crate) mod keys;
 pub mod pins;
 pub(crate) mod records;
+mod tx;
 
 use std::{
-    fs::File,
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use proto::notifications::v1 as pb;
+use service_kit::{
+    checkpoint::Figures,
+    storage::{Database, OpenError},
+};
 use sled::{Db, Tree};
 
 use crate::domain::{Preferences, Timestamp};
 
 pub use apply::{Applied, DueNotification, Updates};
 use records::NotificationRecord;
+
+/// The checkpoint figure for the last event applied from `source`.
+#[must_use]
+pub fn figure(source: &str, applied: u64) -> (String, u64) {
+    (format!("applied.{source}"), applied)
+}
 
 /// How many updates per user the log keeps for `Subscribe` resumption
 /// (more while a cut-off stream's resume point is pinned: see [`pins`]).
@@ -31,6 +42,7 @@ pub const UPDATES_KEPT: u64 = 1000;
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
@@ -38,16 +50,13 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// sled's log file, opened again to make its flushes durable (see
-    /// [`Store::flush`]).
-    log: Arc<File>,
+    /// The same database, with its log file opened again to make flushes
+    /// durable (see [`Database::flush`]).
+    database: Database,
     /// Resume points the update log keeps for cut-off streams.
     pins: Arc<pins::ResumePins>,
     /// user → preferences.
     preferences: Tree,
-    /// Empty: where earlier versions kept held notifications and undelivered
-    /// digests (user ++ internal number → record); moved into `due` at open.
-    pending: Tree,
     /// user ++ public number → delivered or retracted notification.
     notifications: Tree,
     /// user ++ number → (): delivered and not retracted, for listing.
@@ -58,9 +67,6 @@ pub struct Store {
     updates: Tree,
     /// user → counters.
     users: Tree,
-    /// Empty: where earlier versions kept (invitation ++ user → location of
-    /// the INVITATION_RECEIVED notification); moved into `delivery` at open.
-    by_invitation: Tree,
     /// invitation → delivery record for its sender, and where the
     /// recipient's notification of it is.
     delivery: Tree,
@@ -84,44 +90,24 @@ impl Store {
     /// # Errors
     ///
     /// When the folder cannot be opened, or another process holds it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
-        let log = Arc::new(File::open(path.join("db")).map_err(sled::Error::Io)?);
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let database = Database::open(path)?;
+        let db = database.db.clone();
         let store = Self {
             preferences: db.open_tree("preferences")?,
-            pending: db.open_tree("pending")?,
             notifications: db.open_tree("notifications")?,
             inbox: db.open_tree("inbox")?,
             unread: db.open_tree("unread")?,
             updates: db.open_tree("updates")?,
             users: db.open_tree("users")?,
-            by_invitation: db.open_tree("by_invitation")?,
             delivery: db.open_tree("delivery")?,
             open_digests: db.open_tree("open_digests")?,
             due: db.open_tree("due")?,
             applied: db.open_tree("applied")?,
             db,
-            log,
+            database,
             pins: Arc::default(),
         };
-        // The migrations fail only with storage errors; any other is a bug.
-        let as_store_error = |e| {
-            if let crate::error::Error::Store(e) = e {
-                e
-            } else {
-                StoreError::Corrupt(e.to_string())
-            }
-        };
-        let locations = store.migrate_by_invitation().map_err(as_store_error)?;
-        let pending = store.migrate_pending().map_err(as_store_error)?;
-        if locations + pending > 0 {
-            store.flush()?;
-            tracing::info!(
-                locations,
-                pending,
-                "moved records of an earlier version to where this one keeps them"
-            );
-        }
         Ok(store)
     }
 
@@ -130,18 +116,18 @@ impl Store {
         &self.db
     }
 
-    /// Makes everything written so far durable. sled's own flush writes its
-    /// log with `sync_file_range`, which neither records the file's new size
-    /// nor empties the disk's write cache; `fdatasync` on the same file does
-    /// both, so an acknowledged change survives a power cut too.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Makes everything written so far durable (see [`Database::flush`]).
     ///
     /// # Errors
     ///
     /// Storage failures.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.log.sync_data().map_err(sled::Error::Io)?;
-        Ok(())
+        Ok(self.database.flush()?)
     }
 
     /// # Errors
@@ -196,6 +182,25 @@ impl Store {
                 return Ok(Ok(changed));
             }
         }
+    }
+
+    /// The figures of this store that only grow, for the folder's
+    /// checkpoint: the last event applied from each source.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn durable_figures(&self) -> Result<Figures, OpenError> {
+        self.applied
+            .iter()
+            .map(|entry| {
+                let (source, value) = entry?;
+                Ok(figure(
+                    &String::from_utf8_lossy(&source),
+                    keys::trailing_number(&value).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 
     /// The last sequence applied from `source`; 0 when none.

@@ -169,11 +169,8 @@ pub(crate) struct UserRecord {
     pub(crate) last_cursor: u64,
     #[prost(uint32, tag = "3")]
     pub(crate) unread: u32,
-    /// Per-user internal numbers of pending notifications, as earlier
-    /// versions gave them; numbers now come from one counter for all users
-    /// (see `apply::PENDING_COUNTER`). Kept so those records still decode.
-    #[prost(uint64, tag = "4")]
-    pub(crate) last_pending: u64,
+    // Tag 4 held per-user numbers of pending notifications in an unreleased
+    // layout; numbers now come from one counter for all users.
     /// The oldest cursor the update log still holds (0 reads as 1): the log
     /// is `first_kept..=last_cursor`.
     #[prost(uint64, tag = "5")]
