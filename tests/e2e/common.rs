@@ -1,7 +1,8 @@
 //! Request builders and inbox readers shared by the end-to-end tests.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
+pub(crate) use e2e::inbox::{inbox, mentions};
 use e2e::{Invitations, Notifications};
 use proto::{invitations::v1 as ipb, notifications::v1 as npb};
 
@@ -44,40 +45,6 @@ pub(crate) async fn immediate(client: &mut Notifications, detail: npb::Detail) {
         }),
     };
     client.update_preferences(request).await.expect("update preferences");
-}
-
-/// Every notification in the user's inbox, newest first.
-pub(crate) async fn inbox(client: &mut Notifications) -> Vec<npb::Notification> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = npb::ListNotificationsRequest {
-            page_size: 100,
-            page_token,
-            unread_only: false,
-        };
-        let page = client
-            .list_notifications(request)
-            .await
-            .expect("list notifications")
-            .into_inner();
-        all.extend(page.notifications);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// How many times each invitation id appears across the inboxes.
-pub(crate) fn mentions(inboxes: &[Vec<npb::Notification>]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for notification in inboxes.iter().flatten() {
-        for id in &notification.invitation_ids {
-            *counts.entry(id.clone()).or_default() += 1;
-        }
-    }
-    counts
 }
 
 pub(crate) async fn unread(client: &mut Notifications) -> u32 {

@@ -10,6 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod inbox;
+
 use std::{
     io::{BufRead as _, BufReader},
     net::SocketAddr,
@@ -224,8 +226,25 @@ impl Service {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit by itself, without
+    /// signalling it: its status, or `None` while it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("running");
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the process again on the same port and data folder (a
-    /// stopped or killed one).
+    /// stopped, killed or exited one).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
         let listen = self.addr.to_string();
@@ -256,7 +275,7 @@ impl Drop for Service {
 pub struct Pair {
     pub notification: Service,
     pub invitation: Service,
-    _dirs: tempfile::TempDir,
+    _dirs: Option<tempfile::TempDir>,
 }
 
 impl Pair {
@@ -265,15 +284,48 @@ impl Pair {
     #[must_use]
     pub fn start(notification_env: &[(&str, String)], invitation_env: &[(&str, String)]) -> Self {
         let dirs = tempfile::tempdir().expect("temp dir");
-        let notification = Service::start(Kind::Notification, &dirs.path().join("notification"), notification_env);
-        let mut env: Vec<(&str, String)> = vec![("NOTIFICATION_ENDPOINT", notification.endpoint())];
-        env.extend(invitation_env.iter().cloned());
-        let invitation = Service::start(Kind::Invitation, &dirs.path().join("invitation"), &env);
+        let (notification, invitation) = Self::launch(
+            &dirs.path().join("notification"),
+            &dirs.path().join("invitation"),
+            notification_env,
+            invitation_env,
+        );
         Self {
             notification,
             invitation,
-            _dirs: dirs,
+            _dirs: Some(dirs),
         }
+    }
+
+    /// Like [`Pair::start`], with the data folders where the caller puts
+    /// them (one on a small tmpfs, say); the caller keeps them.
+    #[must_use]
+    pub fn start_in(
+        notification_dir: &Path,
+        invitation_dir: &Path,
+        notification_env: &[(&str, String)],
+        invitation_env: &[(&str, String)],
+    ) -> Self {
+        let (notification, invitation) =
+            Self::launch(notification_dir, invitation_dir, notification_env, invitation_env);
+        Self {
+            notification,
+            invitation,
+            _dirs: None,
+        }
+    }
+
+    fn launch(
+        notification_dir: &Path,
+        invitation_dir: &Path,
+        notification_env: &[(&str, String)],
+        invitation_env: &[(&str, String)],
+    ) -> (Service, Service) {
+        let notification = Service::start(Kind::Notification, notification_dir, notification_env);
+        let mut env: Vec<(&str, String)> = vec![("NOTIFICATION_ENDPOINT", notification.endpoint())];
+        env.extend(invitation_env.iter().cloned());
+        let invitation = Service::start(Kind::Invitation, invitation_dir, &env);
+        (notification, invitation)
     }
 }
 
