@@ -195,10 +195,14 @@ pub(crate) async fn send(ctx: &Ctx) -> Result<RpcReport, String> {
 /// Sends one more invitation and waits until notification-service has
 /// applied it (so every earlier event too); returns how long that took.
 async fn settle(ctx: &Ctx, pair: &e2e::Pair) -> Result<f64, String> {
+    // Each settling send goes to a recipient of its own: a second one to
+    // the same would be refused as already pending.
+    static SETTLES: AtomicU64 = AtomicU64::new(0);
+    let settling = SETTLES.fetch_add(1, Ordering::Relaxed);
     let started = std::time::Instant::now();
     let bearer = ctx.tokens.bearer("settle-sender");
     let id = InvitationServiceClient::new(Pool::connect(&pair.invitation.endpoint(), 1).await?.channel(0))
-        .send_invitation(authorized(users::send_request("settle-r".to_owned()), &bearer))
+        .send_invitation(authorized(users::send_request(format!("settle-r{settling}")), &bearer))
         .await
         .map_err(|e| format!("settling send: {e}"))?
         .into_inner()
