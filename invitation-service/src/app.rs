@@ -190,15 +190,7 @@ impl App {
             .add_service(admin);
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = invitations.fail_stop().clone();
-        let stop = {
-            let fail = fail.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = fail.tripped() => {}
-                }
-            }
-        };
+        let stop = fail.or_tripped(shutdown);
         let checkpointer = {
             let invitations = invitations.clone();
             spawn_checkpointer(

@@ -58,24 +58,6 @@ pub(crate) const STORAGE_FAILED: &str = "storage failed: the service is restarti
      this request may or may not have taken effect, so retry it once the service is back \
      (with the same idempotency_key, a retried send is applied once)";
 
-/// A backup refused for its destination is the caller's to fix; one that
-/// failed reading the database is the server's.
-fn backup_status(error: &service_kit::storage::BackupError) -> Status {
-    use service_kit::storage::BackupError;
-    match error {
-        BackupError::NotAbsolute | BackupError::NotEmpty(_) => Status::with_error_details(
-            Code::InvalidArgument,
-            error.to_string(),
-            ErrorDetails::with_bad_request_violation("destination", error.to_string()),
-        ),
-        BackupError::Destination { .. } => Status::failed_precondition(error.to_string()),
-        BackupError::Source(_) => {
-            tracing::error!(error = %error, "backup failed");
-            Status::internal("the backup failed reading the database (logged on the server)")
-        }
-    }
-}
-
 fn with_info(code: Code, message: String, reason: &str, key: &str, value: String) -> Status {
     let metadata = HashMap::from([(key.to_owned(), value)]);
     Status::with_error_details(
@@ -90,7 +72,7 @@ impl From<Error> for Status {
         let domain = match error {
             Error::Domain(e) => e,
             Error::RateLimited(limited) => return service_kit::limits::status(&limited, ERROR_DOMAIN),
-            Error::Backup(e) => return backup_status(&e),
+            Error::Backup(e) => return e.status(),
             Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
                 tracing::warn!(error = %error, "request failed: storage failed");
                 return Status::unavailable(STORAGE_FAILED);

@@ -231,14 +231,7 @@ fn make_backup(store: &Store, destination: &std::path::Path, fail: &FailStop) ->
         return Err(Error::StorageFailed);
     }
     let figures = crate::storage::figures(store.last_sequence()?);
-    let report = service_kit::storage::backup(store.database(), destination, figures)?;
-    tracing::info!(
-        destination = %report.destination.display(),
-        entries = report.entries,
-        took_ms = report.took.as_millis(),
-        "backup made"
-    );
-    Ok(report)
+    Ok(service_kit::storage::backup(store.database(), destination, figures)?)
 }
 
 /// One transaction for the batch; if it fails as a whole (a storage error or

@@ -167,15 +167,7 @@ impl App {
         let hub = Arc::clone(notifier.hub());
         // A storage fault stops the server as a signal would, then fails the run.
         let fail = notifier.fail_stop().clone();
-        let stop = {
-            let fail = fail.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = fail.tripped() => {}
-                }
-            }
-        };
+        let stop = fail.or_tripped(shutdown);
         let checkpointer = {
             let notifier = notifier.clone();
             spawn_checkpointer(&config.data_dir, move || notifier.durable_figures(), fail.clone())

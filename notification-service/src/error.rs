@@ -70,24 +70,6 @@ impl Error {
 const STORAGE_FAILED: &str = "storage failed: the service is restarting to recover; \
      this request may or may not have taken effect, so retry it once the service is back";
 
-/// A backup refused for its destination is the caller's to fix; one that
-/// failed reading the database is the server's.
-fn backup_status(error: &service_kit::storage::BackupError) -> Status {
-    use service_kit::storage::BackupError;
-    match error {
-        BackupError::NotAbsolute | BackupError::NotEmpty(_) => Status::with_error_details(
-            Code::InvalidArgument,
-            error.to_string(),
-            ErrorDetails::with_bad_request_violation("destination", error.to_string()),
-        ),
-        BackupError::Destination { .. } => Status::failed_precondition(error.to_string()),
-        BackupError::Source(_) => {
-            tracing::error!(error = %error, "backup failed");
-            Status::internal("the backup failed reading the database (logged on the server)")
-        }
-    }
-}
-
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
@@ -101,7 +83,7 @@ impl From<Error> for Status {
             Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),
             Error::ServerClosing { .. } => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
-            Error::Backup(e) => backup_status(&e),
+            Error::Backup(e) => e.status(),
             Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
             Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
                 tracing::warn!(error = %message, "request failed: storage failed");

@@ -134,22 +134,14 @@ impl Notifier {
     /// A destination that cannot be used; storage failures.
     pub async fn backup(&self, destination: std::path::PathBuf) -> Result<BackupReport, Error> {
         let _alone = self.writes.write().await;
-        let report = self
-            .blocking(move |store| {
-                flush(store)?;
-                let figures = store
-                    .durable_figures()
-                    .map_err(|e| Error::Flush(format!("reading the figures: {e}")))?;
-                Ok(service_kit::storage::backup(store.database(), &destination, figures)?)
-            })
-            .await?;
-        tracing::info!(
-            destination = %report.destination.display(),
-            entries = report.entries,
-            took_ms = report.took.as_millis(),
-            "backup made"
-        );
-        Ok(report)
+        self.blocking(move |store| {
+            flush(store)?;
+            let figures = store
+                .durable_figures()
+                .map_err(|e| Error::Flush(format!("reading the figures: {e}")))?;
+            Ok(service_kit::storage::backup(store.database(), &destination, figures)?)
+        })
+        .await
     }
 
     /// # Errors

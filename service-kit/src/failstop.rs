@@ -96,6 +96,21 @@ impl FailStop {
         self.inner.reason.get().map(String::as_str)
     }
 
+    /// Resolves when `shutdown` does or when this trips, whichever comes
+    /// first: a storage fault stops the server as a signal would.
+    pub fn or_tripped(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let fail = self.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = fail.tripped() => {}
+            }
+        }
+    }
+
     /// Resolves once tripped (at once if it already is).
     pub async fn tripped(&self) {
         let mut tripped = self.inner.tripped.subscribe();

@@ -269,6 +269,28 @@ pub enum BackupError {
     Source(sled::Error),
 }
 
+impl BackupError {
+    /// The status for a refused backup: one refused for its destination is
+    /// the caller's to fix; one that failed reading the database is the
+    /// server's (and logged). Each service's error mapping calls it.
+    #[must_use]
+    pub fn status(&self) -> tonic::Status {
+        use tonic_types::StatusExt as _;
+        match self {
+            Self::NotAbsolute | Self::NotEmpty(_) => tonic::Status::with_error_details(
+                tonic::Code::InvalidArgument,
+                self.to_string(),
+                tonic_types::ErrorDetails::with_bad_request_violation("destination", self.to_string()),
+            ),
+            Self::Destination { .. } => tonic::Status::failed_precondition(self.to_string()),
+            Self::Source(_) => {
+                tracing::error!(error = %self, "backup failed");
+                tonic::Status::internal("the backup failed reading the database (logged on the server)")
+            }
+        }
+    }
+}
+
 /// Copies every tree of `source` into a new database in `destination`,
 /// flushes it and writes its checkpoint with `figures` (which must describe
 /// what `source` holds). The caller makes sure nothing writes to `source`
@@ -310,10 +332,17 @@ pub fn backup(source: &Database, destination: &Path, figures: Figures) -> Result
     Checkpoint::in_folder(destination)
         .write(&figures)
         .map_err(|e| write_error(e.to_string()))?;
-    Ok(BackupReport {
+    let report = BackupReport {
         destination: destination.to_path_buf(),
         figures,
         entries,
         took: started.elapsed(),
-    })
+    };
+    tracing::info!(
+        destination = %report.destination.display(),
+        entries = report.entries,
+        took_ms = report.took.as_millis(),
+        "backup made"
+    );
+    Ok(report)
 }
