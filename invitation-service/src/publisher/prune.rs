@@ -28,7 +28,7 @@ pub(crate) async fn prune_periodically(
             _ = stop.changed() => return,
         }
         let cutoff = invitations.now().minus(retention);
-        let pruned = blocking(invitations.store(), move |store| {
+        let pruned = blocking(&invitations, move |store| {
             let mut total = 0;
             loop {
                 let n = store.prune_outbox(cutoff, PRUNE_BATCH)?;

@@ -23,8 +23,7 @@ pub(super) async fn publish<T: EventStream>(
     invitations: &Invitations,
     retry: &mut Retry,
 ) -> Result<Infallible, PublishError> {
-    let store = invitations.store();
-    let last = blocking(store, Store::last_sequence).await?;
+    let last = blocking(invitations, Store::last_sequence).await?;
     if resume > last {
         tracing::warn!(
             resume,
@@ -33,7 +32,7 @@ pub(super) async fn publish<T: EventStream>(
              events up to its resume point will not be sent"
         );
     }
-    blocking(store, move |s| s.record_acked(resume)).await?;
+    blocking(invitations, move |s| s.record_acked(resume)).await?;
     tracing::debug!(resume_after = resume, "publish stream open");
 
     let (mut sent, mut acked) = (resume, resume);
@@ -50,7 +49,7 @@ pub(super) async fn publish<T: EventStream>(
         if read_more && in_flight < MAX_IN_FLIGHT && durable > sent {
             let room = (MAX_IN_FLIGHT - in_flight).min(durable - sent);
             let after = sent;
-            let read = blocking(store, move |s| read(s, after, room, durable)).await?;
+            let read = blocking(invitations, move |s| read(s, after, room, durable)).await?;
             // A full read means more may be waiting once there is room.
             read_more = read.count == room;
             if let Some(first) = read.first
@@ -78,7 +77,7 @@ pub(super) async fn publish<T: EventStream>(
                 let through = ack?.min(sent);
                 if through > acked {
                     acked = through;
-                    blocking(store, move |s| s.record_acked(through)).await?;
+                    blocking(invitations, move |s| s.record_acked(through)).await?;
                     retry.healthy();
                 }
             }
