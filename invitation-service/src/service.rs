@@ -283,6 +283,7 @@ impl Invitations {
             }
         }
         self.blocking(move |store| {
+            let _writing = store.writing_outside_writer();
             store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)
         })
         .await?;

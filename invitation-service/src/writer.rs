@@ -230,6 +230,7 @@ fn make_backup(store: &Store, destination: &std::path::Path, fail: &FailStop) ->
     if fail.is_tripped() {
         return Err(Error::StorageFailed);
     }
+    let _alone = store.alone();
     let figures = crate::storage::figures(store.last_sequence()?);
     Ok(service_kit::storage::backup(store.database(), destination, figures)?)
 }

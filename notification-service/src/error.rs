@@ -58,8 +58,8 @@ impl Error {
     /// Trips `fail` for this storage fault, marking the folder damaged
     /// when sled could not read back what it wrote.
     pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
-        if matches!(self, Self::Store(StoreError::Sled(sled::Error::Corruption { .. }))) {
-            fail.trip_damaged(self);
+        if let Self::Store(StoreError::Sled(e)) = self {
+            fail.trip_for_sled(e, self);
         } else {
             fail.trip(self);
         }

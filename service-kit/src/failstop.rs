@@ -70,6 +70,16 @@ impl FailStop {
         self.trip(fault);
     }
 
+    /// Trips for `fault`, which sled reported as `error`: with the folder
+    /// marked damaged when sled could not read back what it wrote.
+    pub fn trip_for_sled(&self, error: &sled::Error, fault: &dyn fmt::Display) {
+        if matches!(error, sled::Error::Corruption { .. }) {
+            self.trip_damaged(fault);
+        } else {
+            self.trip(fault);
+        }
+    }
+
     /// Records the first storage fault and tells whoever waits in
     /// [`Self::tripped`]; later faults are only logged at debug level.
     pub fn trip(&self, fault: &dyn fmt::Display) {

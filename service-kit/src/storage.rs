@@ -151,7 +151,8 @@ pub fn spawn_checkpointer(
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint = Checkpoint::in_folder(path);
     tokio::spawn(async move {
-        let mut written = checkpoint.read().ok().flatten();
+        // Written at the first tick, then whenever the figures change.
+        let mut written: Option<Figures> = None;
         let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -156,10 +156,13 @@ async fn blocking<T: Send + 'static>(
         return Err(Error::StorageFailed);
     }
     let store = invitations.store().clone();
-    let result = tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::Store);
+    let result = tokio::task::spawn_blocking(move || {
+        let _writing = store.writing_outside_writer();
+        f(&store)
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?
+    .map_err(Error::Store);
     if let Err(e) = &result
         && e.is_storage_fault()
     {

@@ -10,7 +10,10 @@ mod outbox;
 pub mod records;
 mod write;
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
 
 use service_kit::{
     checkpoint::Figures,
@@ -46,6 +49,10 @@ pub struct Store {
     /// The same database, with its log file opened again to make flushes
     /// durable (see [`Database::flush`]).
     database: Database,
+    /// Writes made outside the writer thread (the publisher's
+    /// acknowledgements and outbox pruning, idempotency pruning) hold it
+    /// shared; a backup, made on the writer thread, holds it alone.
+    outside_writer: Arc<RwLock<()>>,
     /// id → invitation.
     invitations: Tree,
     /// sender ++ id → (): everything a user sent.
@@ -105,6 +112,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             db,
             database,
+            outside_writer: Arc::default(),
         })
     }
 
@@ -116,6 +124,18 @@ impl Store {
     #[must_use]
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// Held by a write made outside the writer thread, so that no backup
+    /// copies it half-done.
+    pub fn writing_outside_writer(&self) -> RwLockReadGuard<'_, ()> {
+        self.outside_writer.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Held by a backup: no write outside the writer thread runs meanwhile
+    /// (the writer itself is making the backup).
+    pub fn alone(&self) -> RwLockWriteGuard<'_, ()> {
+        self.outside_writer.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes everything written so far durable (see [`Database::flush`]).
