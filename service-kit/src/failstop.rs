@@ -129,6 +129,76 @@ impl FailStop {
     }
 }
 
+/// An error that may be a fault of the storage itself (an I/O error, a
+/// failed flush), as opposed to a refusal, a damaged record or a bug.
+pub trait Fault: fmt::Display {
+    /// True for a fault of the storage itself: it trips the [`FailStop`].
+    fn is_storage_fault(&self) -> bool;
+
+    /// sled's error behind the fault, if sled reported it: one that says
+    /// the data could not be read back marks the folder damaged.
+    fn sled_error(&self) -> Option<&sled::Error> {
+        None
+    }
+}
+
+/// Storage work refused because an earlier fault stopped it all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("storage failed earlier; not taking work")]
+pub struct Stopped;
+
+/// Storage work whose blocking task failed (it panicked or was cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("background task: {0}")]
+pub struct TaskFailed(#[from] tokio::task::JoinError);
+
+impl FailStop {
+    /// Trips for `result`'s error when that is a storage fault, and hands
+    /// the result back.
+    ///
+    /// # Errors
+    ///
+    /// `result`'s own error.
+    pub fn check<T, E: Fault>(&self, result: Result<T, E>) -> Result<T, E> {
+        if let Err(e) = &result
+            && e.is_storage_fault()
+        {
+            match e.sled_error() {
+                Some(sled) => self.trip_for_sled(sled, e),
+                None => self.trip(e),
+            }
+        }
+        result
+    }
+
+    /// Runs storage work `f` on `store` on the blocking pool: none after a
+    /// storage fault (what sled holds in memory may differ from the disk),
+    /// and a fault here trips this fail-stop.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] after a fault, [`TaskFailed`], or `f`'s own error.
+    pub async fn blocking<S, T, E>(
+        &self,
+        store: &std::sync::Arc<S>,
+        f: impl FnOnce(&S) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        S: Send + Sync + 'static,
+        T: Send + 'static,
+        E: Fault + From<Stopped> + From<TaskFailed> + Send + 'static,
+    {
+        if self.is_tripped() {
+            return Err(Stopped.into());
+        }
+        let store = std::sync::Arc::clone(store);
+        let result = tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(TaskFailed::from)?;
+        self.check(result)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +237,39 @@ mod tests {
                 .contains("could not be read back while it was served (Read corrupted data"),
             "{damage}"
         );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum TestError {
+        #[error("disk: {0}")]
+        Disk(&'static str),
+        #[error("refused")]
+        Refused,
+        #[error(transparent)]
+        Stopped(#[from] Stopped),
+        #[error(transparent)]
+        Task(#[from] TaskFailed),
+    }
+
+    impl Fault for TestError {
+        fn is_storage_fault(&self) -> bool {
+            matches!(self, Self::Disk(_))
+        }
+    }
+
+    #[tokio::test]
+    async fn blocking_work_trips_on_a_fault_only_and_does_nothing_after_one() {
+        let fail = FailStop::default();
+        let store = std::sync::Arc::new(7_u32);
+        assert_eq!(fail.blocking(&store, |n| Ok::<_, TestError>(*n)).await.unwrap(), 7);
+        let refused = fail.blocking(&store, |_| Err::<u32, _>(TestError::Refused)).await;
+        assert!(matches!(refused, Err(TestError::Refused)));
+        assert!(!fail.is_tripped(), "a refusal is not a storage fault");
+
+        let fault = fail.blocking(&store, |_| Err::<u32, _>(TestError::Disk("ENOSPC"))).await;
+        assert!(matches!(fault, Err(TestError::Disk(_))));
+        assert_eq!(fail.reason(), Some("disk: ENOSPC"));
+        let after = fail.blocking(&store, |n| Ok::<_, TestError>(*n)).await;
+        assert!(matches!(after, Err(TestError::Stopped(Stopped))));
     }
 }

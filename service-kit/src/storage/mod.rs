@@ -1,6 +1,10 @@
 //! What both services do alike with sled: open a data folder (telling a
 //! folder in use and a damaged one from other failures), make writes
-//! durable, and check the folder against its [`checkpoint`].
+//! durable, and check the folder against its [`checkpoint`]; and what
+//! their stores share: versioned [`record`]s and [`tx`] helpers.
+
+pub mod record;
+pub mod tx;
 
 use std::{fs::File, path::Path, sync::Arc};
 
