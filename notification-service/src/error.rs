@@ -28,8 +28,6 @@ pub enum Error {
     ServerClosing { resume_after: u64 },
     #[error("at most {max} streams per user are open at once: close one first")]
     TooManyStreams { max: usize },
-    #[error("event sequence gap: expected {expected}, got {got}; resume from the resume point")]
-    SequenceGap { expected: u64, got: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("durability: {0}")]
@@ -84,7 +82,9 @@ impl From<Error> for Status {
             Error::ServerClosing { .. } => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::Backup(e) => e.status(),
-            Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
+            Error::CursorOutOfRange { .. } | Error::Store(StoreError::SequenceGap { .. }) => {
+                Status::out_of_range(message)
+            }
             Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
                 tracing::warn!(error = %message, "request failed: storage failed");
                 Status::unavailable(STORAGE_FAILED)

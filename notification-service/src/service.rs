@@ -12,7 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::{
-    domain::{Clock, Event, Preferences, Settings, Timestamp},
+    convert,
+    domain::{Clock, Event, Notification, Preferences, Settings, Timestamp},
     error::Error,
     hub::{Hub, TooManyStreams},
     pump::{CHANNEL_CAPACITY, Pump},
@@ -163,7 +164,7 @@ impl Notifier {
         let settings = Arc::clone(&self.settings);
         let (name, _) = crate::storage::figure(&source, 0);
         let applied = self
-            .durably(move |store| store.apply_events(&source, &events, &settings, now))
+            .durably(move |store| Ok(store.apply_events(&source, &events, &settings, now)?))
             .await?;
         self.durable
             .lock()
@@ -247,7 +248,7 @@ impl Notifier {
         unread_only: bool,
         before: Option<u64>,
         limit: usize,
-    ) -> Result<Page<pb::Notification>, Error> {
+    ) -> Result<Page<Notification>, Error> {
         self.blocking(move |store| Ok(store.inbox_page(&user, unread_only, before, limit)?))
             .await
     }
@@ -256,7 +257,7 @@ impl Notifier {
     ///
     /// Internal failures.
     pub async fn mark_read(&self, user: String, numbers: Option<Vec<u64>>) -> Result<u32, Error> {
-        self.durably(move |store| store.mark_read(&user, numbers.as_deref()))
+        self.durably(move |store| Ok(store.mark_read(&user, numbers.as_deref())?))
             .await
     }
 
@@ -314,6 +315,9 @@ impl Notifier {
                         .ok_or(Error::CursorOutOfRange { after })
                 })
                 .await?
+                .iter()
+                .map(convert::update)
+                .collect()
             }
             None => Vec::new(),
         };
