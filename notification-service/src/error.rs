@@ -4,7 +4,10 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use service_kit::limits::RateLimited;
+use service_kit::{
+    failstop::{Fault, Stopped, TaskFailed},
+    limits::RateLimited,
+};
 
 use crate::storage::StoreError;
 
@@ -32,8 +35,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("durability: {0}")]
     Flush(String),
-    #[error("background task: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
     #[error("{0}")]
     RateLimited(RateLimited),
     #[error(transparent)]
@@ -44,23 +47,26 @@ pub enum Error {
     StorageFailed,
 }
 
-impl Error {
-    /// A fault of the storage itself (an I/O error, a failed flush), as
-    /// opposed to a refusal, a damaged record or a bug: it trips the
-    /// service's [`service_kit::failstop::FailStop`].
-    #[must_use]
-    pub fn is_storage_fault(&self) -> bool {
+impl Fault for Error {
+    /// An I/O error or a failed flush, as opposed to a refusal, a damaged
+    /// record or a bug: it trips the service's
+    /// [`service_kit::failstop::FailStop`].
+    fn is_storage_fault(&self) -> bool {
         matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
     }
 
-    /// Trips `fail` for this storage fault, marking the folder damaged
-    /// when sled could not read back what it wrote.
-    pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
+    fn sled_error(&self) -> Option<&sled::Error> {
         if let Self::Store(StoreError::Sled(e)) = self {
-            fail.trip_for_sled(e, self);
+            Some(e)
         } else {
-            fail.trip(self);
+            None
         }
+    }
+}
+
+impl From<Stopped> for Error {
+    fn from(Stopped: Stopped) -> Self {
+        Self::StorageFailed
     }
 }
 

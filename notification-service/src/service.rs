@@ -29,7 +29,7 @@ const FIRE_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    store: Store,
+    store: Arc<Store>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
@@ -54,7 +54,7 @@ impl Notifier {
             writes: Arc::default(),
             // What the folder held when it was opened is on disk.
             durable: Arc::new(std::sync::Mutex::new(store.durable_figures().unwrap_or_default())),
-            store,
+            store: Arc::new(store),
         }
     }
 
@@ -90,24 +90,12 @@ impl Notifier {
 
     /// Runs storage work on the blocking pool; after a storage fault, none
     /// (what sled holds in memory may differ from the disk), and a fault
-    /// here trips the fail-stop.
+    /// here trips the fail-stop (see [`FailStop::blocking`]).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        if self.fail.is_tripped() {
-            return Err(Error::StorageFailed);
-        }
-        let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        if let Err(e) = &result
-            && e.is_storage_fault()
-        {
-            e.trip(&self.fail);
-        }
-        result
+        self.fail.blocking(&self.store, f).await
     }
 
     /// Runs a change on the blocking pool and flushes before returning, so
@@ -328,7 +316,7 @@ impl Notifier {
             backlog,
             live,
             closing,
-            store: self.store.clone(),
+            store: Arc::clone(&self.store),
         };
         tokio::spawn(pump.run(tx));
         Ok(ReceiverStream::new(rx))
