@@ -4,7 +4,10 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use service_kit::limits::RateLimited;
+use service_kit::{
+    failstop::{Fault, Stopped, TaskFailed},
+    limits::RateLimited,
+};
 
 use crate::storage::StoreError;
 
@@ -28,14 +31,12 @@ pub enum Error {
     ServerClosing { resume_after: u64 },
     #[error("at most {max} streams per user are open at once: close one first")]
     TooManyStreams { max: usize },
-    #[error("event sequence gap: expected {expected}, got {got}; resume from the resume point")]
-    SequenceGap { expected: u64, got: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("durability: {0}")]
     Flush(String),
-    #[error("background task: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
     #[error("{0}")]
     RateLimited(RateLimited),
     #[error(transparent)]
@@ -46,23 +47,26 @@ pub enum Error {
     StorageFailed,
 }
 
-impl Error {
-    /// A fault of the storage itself (an I/O error, a failed flush), as
-    /// opposed to a refusal, a damaged record or a bug: it trips the
-    /// service's [`service_kit::failstop::FailStop`].
-    #[must_use]
-    pub fn is_storage_fault(&self) -> bool {
+impl Fault for Error {
+    /// An I/O error or a failed flush, as opposed to a refusal, a damaged
+    /// record or a bug: it trips the service's
+    /// [`service_kit::failstop::FailStop`].
+    fn is_storage_fault(&self) -> bool {
         matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
     }
 
-    /// Trips `fail` for this storage fault, marking the folder damaged
-    /// when sled could not read back what it wrote.
-    pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
+    fn sled_error(&self) -> Option<&sled::Error> {
         if let Self::Store(StoreError::Sled(e)) = self {
-            fail.trip_for_sled(e, self);
+            Some(e)
         } else {
-            fail.trip(self);
+            None
         }
+    }
+}
+
+impl From<Stopped> for Error {
+    fn from(Stopped: Stopped) -> Self {
+        Self::StorageFailed
     }
 }
 
@@ -84,7 +88,9 @@ impl From<Error> for Status {
             Error::ServerClosing { .. } => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::Backup(e) => e.status(),
-            Error::CursorOutOfRange { .. } | Error::SequenceGap { .. } => Status::out_of_range(message),
+            Error::CursorOutOfRange { .. } | Error::Store(StoreError::SequenceGap { .. }) => {
+                Status::out_of_range(message)
+            }
             Error::Store(StoreError::Sled(_)) | Error::Flush(_) | Error::StorageFailed => {
                 tracing::warn!(error = %message, "request failed: storage failed");
                 Status::unavailable(STORAGE_FAILED)

@@ -11,6 +11,8 @@ use std::{
 use proto::notifications::v1 as pb;
 use tokio::sync::{broadcast, watch};
 
+use crate::{convert, domain::Update};
+
 /// Updates a stream may fall behind by before it is cut off. Less than the
 /// updates the log keeps (so a stream cut off can always resume), more than
 /// one ingest transaction can make for one user (so a reader that keeps up
@@ -99,15 +101,16 @@ impl Hub {
         Ok((subscription, self.closing.subscribe()))
     }
 
-    /// Sends each update to its user's open streams.
-    pub fn publish(&self, updates: &[(String, pb::NotificationUpdate)]) {
+    /// Sends each update to its user's open streams, as the message they
+    /// all share: converted once, and only for a user who is listening.
+    pub fn publish(&self, updates: &[(String, Update)]) {
         if updates.is_empty() {
             return;
         }
         let mut users = self.users.lock().expect("hub lock");
         for (user, update) in updates {
             if let Some(sender) = users.get(user)
-                && sender.send(Arc::new(update.clone())).is_err()
+                && sender.send(Arc::new(convert::update(update))).is_err()
             {
                 // Nobody listens any more.
                 users.remove(user);

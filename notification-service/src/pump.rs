@@ -32,7 +32,7 @@ pub struct Pump {
     pub backlog: Vec<pb::NotificationUpdate>,
     pub live: Subscription,
     pub closing: watch::Receiver<bool>,
-    pub store: Store,
+    pub store: Arc<Store>,
 }
 
 impl Pump {

@@ -12,7 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::{
-    domain::{Clock, Event, Preferences, Settings, Timestamp},
+    convert,
+    domain::{Clock, Event, Notification, Preferences, Settings, Timestamp},
     error::Error,
     hub::{Hub, TooManyStreams},
     pump::{CHANNEL_CAPACITY, Pump},
@@ -28,7 +29,7 @@ const FIRE_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    store: Store,
+    store: Arc<Store>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
@@ -53,7 +54,7 @@ impl Notifier {
             writes: Arc::default(),
             // What the folder held when it was opened is on disk.
             durable: Arc::new(std::sync::Mutex::new(store.durable_figures().unwrap_or_default())),
-            store,
+            store: Arc::new(store),
         }
     }
 
@@ -89,24 +90,12 @@ impl Notifier {
 
     /// Runs storage work on the blocking pool; after a storage fault, none
     /// (what sled holds in memory may differ from the disk), and a fault
-    /// here trips the fail-stop.
+    /// here trips the fail-stop (see [`FailStop::blocking`]).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        if self.fail.is_tripped() {
-            return Err(Error::StorageFailed);
-        }
-        let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        if let Err(e) = &result
-            && e.is_storage_fault()
-        {
-            e.trip(&self.fail);
-        }
-        result
+        self.fail.blocking(&self.store, f).await
     }
 
     /// Runs a change on the blocking pool and flushes before returning, so
@@ -163,7 +152,7 @@ impl Notifier {
         let settings = Arc::clone(&self.settings);
         let (name, _) = crate::storage::figure(&source, 0);
         let applied = self
-            .durably(move |store| store.apply_events(&source, &events, &settings, now))
+            .durably(move |store| Ok(store.apply_events(&source, &events, &settings, now)?))
             .await?;
         self.durable
             .lock()
@@ -247,7 +236,7 @@ impl Notifier {
         unread_only: bool,
         before: Option<u64>,
         limit: usize,
-    ) -> Result<Page<pb::Notification>, Error> {
+    ) -> Result<Page<Notification>, Error> {
         self.blocking(move |store| Ok(store.inbox_page(&user, unread_only, before, limit)?))
             .await
     }
@@ -256,7 +245,7 @@ impl Notifier {
     ///
     /// Internal failures.
     pub async fn mark_read(&self, user: String, numbers: Option<Vec<u64>>) -> Result<u32, Error> {
-        self.durably(move |store| store.mark_read(&user, numbers.as_deref()))
+        self.durably(move |store| Ok(store.mark_read(&user, numbers.as_deref())?))
             .await
     }
 
@@ -314,6 +303,9 @@ impl Notifier {
                         .ok_or(Error::CursorOutOfRange { after })
                 })
                 .await?
+                .iter()
+                .map(convert::update)
+                .collect()
             }
             None => Vec::new(),
         };
@@ -324,7 +316,7 @@ impl Notifier {
             backlog,
             live,
             closing,
-            store: self.store.clone(),
+            store: Arc::clone(&self.store),
         };
         tokio::spawn(pump.run(tx));
         Ok(ReceiverStream::new(rx))

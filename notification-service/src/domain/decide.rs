@@ -1,4 +1,5 @@
-//! The decision core: `(event, preferences, now) -> actions`.
+//! The decision core: `(event, preferences, now) -> actions`, and what a
+//! pending notification's owner still wants when it falls due.
 
 use std::time::Duration;
 
@@ -109,6 +110,29 @@ pub fn decide(
     }
 }
 
+/// What becomes of a pending notification when its time comes, under its
+/// owner's preferences then: they may have changed since it was held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtDelivery {
+    /// The topic was turned off (or notifications paused) since: the
+    /// notification is dropped, and its invitations' delivery forgotten.
+    Drop,
+    /// Delivered with `detail`: MINIMAL chosen since strips identities and
+    /// notes, while FULL chosen since cannot bring back what was never kept.
+    Deliver { detail: Detail },
+}
+
+/// Decides the delivery of a pending notification about `topic`.
+#[must_use]
+pub fn at_delivery(topic: Topic, preferences: &Preferences) -> AtDelivery {
+    match preferences.active(topic) {
+        Some(preference) => AtDelivery::Deliver {
+            detail: preference.detail,
+        },
+        None => AtDelivery::Drop,
+    }
+}
+
 /// The item about `event`'s invitation whose actor is its sender: the actor
 /// of everything the recipient hears about.
 fn from_sender<'a>(event: &'a Event, note: &'a str) -> impl FnOnce(Detail) -> Item + 'a {
@@ -158,6 +182,12 @@ mod tests {
     };
     const DELIVERIES: [Delivery; 2] = [Delivery::Immediate, Delivery::Digest];
     const DETAILS: [Detail; 2] = [Detail::Full, Detail::Minimal];
+    const TOPICS: [Topic; 4] = [
+        Topic::InvitationReceived,
+        Topic::InvitationAccepted,
+        Topic::InvitationWithdrawn,
+        Topic::WithdrawalNote,
+    ];
 
     fn event(kind: EventKind) -> Event {
         Event {
@@ -545,6 +575,55 @@ mod tests {
             undo_window: Duration::from_secs(undo),
             default_digest_interval: Duration::from_secs(interval),
         })
+    }
+
+    #[test]
+    fn at_delivery_drops_what_was_turned_off_or_paused_since() {
+        for topic in TOPICS {
+            for (pref, paused, others_on) in combinations() {
+                let prefs = with_topic(
+                    uniform(others_on, Delivery::Immediate, Detail::Full, paused),
+                    topic,
+                    pref,
+                );
+                let expected = if pref.enabled && !paused {
+                    AtDelivery::Deliver { detail: pref.detail }
+                } else {
+                    AtDelivery::Drop
+                };
+                let context = format!("{topic:?} {pref:?} paused={paused} others_on={others_on}");
+                assert_eq!(at_delivery(topic, &prefs), expected, "{context}");
+            }
+        }
+    }
+
+    #[test]
+    fn at_delivery_follows_a_change_to_minimal_made_while_held() {
+        let held_under = uniform(true, Delivery::Digest, Detail::Full, false);
+        assert_eq!(
+            at_delivery(Topic::InvitationReceived, &held_under),
+            AtDelivery::Deliver { detail: Detail::Full }
+        );
+        let now = with_topic(
+            held_under,
+            Topic::InvitationReceived,
+            TopicPreference {
+                enabled: true,
+                delivery: Delivery::Digest,
+                detail: Detail::Minimal,
+            },
+        );
+        assert_eq!(
+            at_delivery(Topic::InvitationReceived, &now),
+            AtDelivery::Deliver {
+                detail: Detail::Minimal
+            }
+        );
+        assert_eq!(
+            at_delivery(Topic::InvitationAccepted, &now),
+            AtDelivery::Deliver { detail: Detail::Full },
+            "per topic"
+        );
     }
 
     proptest! {

@@ -1,14 +1,17 @@
 //! The pure core of notification-service: preferences, the events it
-//! receives, and the decision function from (event, preferences, now) to
-//! actions, plus how notifications read. No tonic, prost or sled here.
+//! receives, the decision function from (event, preferences, now) to
+//! actions, a notification's life from held to delivered or retracted, plus
+//! how notifications read. No tonic, prost or sled here.
 
 mod decide;
 mod event;
+mod notification;
 mod prefs;
 mod render;
 
-pub use decide::{Action, Settings, decide};
+pub use decide::{Action, AtDelivery, Settings, at_delivery, decide};
 pub use event::{Event, EventKind, Item};
+pub use notification::{Notification, Removal, State, Update, UpdateKind};
 pub use prefs::{Delivery, Detail, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic, TopicPreference};
 pub use render::{Rendered, render};
 pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};

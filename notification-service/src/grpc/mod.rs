@@ -138,7 +138,7 @@ impl NotificationService for NotificationApi {
         let (limit, before) = page(page_size, &page_token)?;
         let page = self.notifier.inbox(user, unread_only, before, limit).await?;
         Ok(Response::new(pb::ListNotificationsResponse {
-            notifications: page.items,
+            notifications: page.items.iter().map(convert::notification).collect(),
             next_page_token: page.next.map(|n| n.to_string()).unwrap_or_default(),
         }))
     }

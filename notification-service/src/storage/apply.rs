@@ -3,38 +3,18 @@
 //! transaction's trees and call the pure domain (sled may run them twice).
 //! Each returns the updates it logged, to fan out once durable.
 
-use proto::notifications::v1 as pb;
-use sled::{
-    Transactional as _,
-    transaction::{ConflictableTransactionError, TransactionError},
-};
+use service_kit::storage::tx::{abort, finish};
+use sled::Transactional as _;
 
-use crate::{
-    domain::{Event, Settings, Timestamp},
-    error::Error,
-};
+use crate::domain::{Event, Settings, Timestamp, Update};
 
 use super::{Store, StoreError, keys, tx::Tx};
 
-pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
-
-pub(super) fn abort<T>(e: impl Into<Error>) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e.into()))
-}
-
-pub(super) fn corrupt(e: StoreError) -> ConflictableTransactionError<Error> {
-    ConflictableTransactionError::Abort(Error::Store(e))
-}
-
-fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
-    result.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => Error::Store(StoreError::Sled(e)),
-    })
-}
+/// What a transaction closure returns: a value, or an abort with ours.
+pub(super) type TxResult<T> = service_kit::storage::tx::TxResult<T, StoreError>;
 
 /// Updates for live subscribers, per user, in cursor order.
-pub type Updates = Vec<(String, pb::NotificationUpdate)>;
+pub type Updates = Vec<(String, Update)>;
 
 /// The result of applying an event batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +33,7 @@ pub struct DueNotification {
 }
 
 impl Store {
-    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, Error> {
+    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let trees = (
             &self.preferences,
             &self.notifications,
@@ -98,7 +78,7 @@ impl Store {
         events: &[Event],
         settings: &Settings,
         now: Timestamp,
-    ) -> Result<Applied, Error> {
+    ) -> Result<Applied, StoreError> {
         self.transact(|tx| {
             let mut applied = tx
                 .applied
@@ -111,7 +91,7 @@ impl Store {
                     continue;
                 }
                 if event.sequence != applied + 1 {
-                    return abort(Error::SequenceGap {
+                    return abort(StoreError::SequenceGap {
                         expected: applied + 1,
                         got: event.sequence,
                     });
@@ -133,11 +113,11 @@ impl Store {
     /// # Errors
     ///
     /// Storage failures.
-    pub fn fire(&self, due: &DueNotification, now: Timestamp) -> Result<Updates, Error> {
+    pub fn fire(&self, due: &DueNotification, now: Timestamp) -> Result<Updates, StoreError> {
         self.transact(|tx| {
             let mut updates = Vec::new();
             match tx.pending_notification(&due.user, due.due.as_millis(), due.number)? {
-                Some(mut record) => tx.deliver(&due.user, &mut record, true, now, &mut updates)?,
+                Some(notification) => tx.deliver(&due.user, notification, true, now, &mut updates)?,
                 None => {
                     tx.due.remove(keys::due(due.due.as_millis(), &due.user, due.number))?;
                 }
@@ -153,7 +133,7 @@ impl Store {
     /// # Errors
     ///
     /// Storage failures.
-    pub fn mark_read(&self, user: &str, numbers: Option<&[u64]>) -> Result<u32, Error> {
+    pub fn mark_read(&self, user: &str, numbers: Option<&[u64]>) -> Result<u32, StoreError> {
         let numbers: Vec<u64> = match numbers {
             Some(numbers) => numbers.to_vec(),
             None => self
@@ -161,17 +141,16 @@ impl Store {
                 .scan_prefix(keys::prefix(user))
                 .keys()
                 .map(|k| k.map(|k| keys::trailing_number(&k).unwrap_or(0)))
-                .collect::<Result<_, _>>()
-                .map_err(StoreError::from)?,
+                .collect::<Result<_, _>>()?,
         };
         self.transact(|tx| {
             let mut counters = tx.user(user)?;
             for &number in &numbers {
                 if tx.unread.remove(keys::user_number(user, number))?.is_some() {
                     counters.unread = counters.unread.saturating_sub(1);
-                    if let Some(mut record) = tx.notification(user, number)? {
-                        record.read = true;
-                        tx.put_notification(user, &record)?;
+                    if let Some(mut notification) = tx.notification(user, number)? {
+                        notification.mark_read();
+                        tx.put_notification(user, &notification)?;
                     }
                 }
             }

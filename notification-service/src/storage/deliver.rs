@@ -1,67 +1,63 @@
 //! What an event or a due time does to a user's notifications: deliver,
-//! hold for the undo window, add to a digest, remove or retract, under the
-//! decisions of the pure domain core.
+//! hold for the undo window, add to a digest, remove or retract, as the
+//! pure domain core decides; this module only follows its decisions in the
+//! transaction's trees.
 
-use proto::notifications::v1::{self as pb, notification_update::Kind};
+use service_kit::storage::tx::aborted;
 
-use crate::{
-    convert,
-    domain::{Action, Detail, Event, EventKind, Item, Preferences, Settings, Timestamp, Topic, decide},
+use crate::domain::{
+    Action, AtDelivery, Event, EventKind, Item, Notification, Preferences, Removal, Settings, Timestamp, Topic,
+    UpdateKind, at_delivery, decide,
 };
 
 use super::{
-    apply::{TxResult, Updates, corrupt},
+    apply::{TxResult, Updates},
     keys,
-    records::{self, DELIVERED, DeliveryRecord, Location, NotificationRecord, RETRACTED},
+    records::{self, DeliveryRecord, Location},
     tx::Tx,
 };
 
 impl Tx<'_> {
-    /// Delivers a pending notification now, under the user's current
-    /// preferences: a topic turned off (or paused) since drops it, and
-    /// MINIMAL chosen since strips it. `stored`: whether the record (or its
+    /// Delivers a pending notification now, as [`at_delivery`] decides
+    /// under the user's current preferences. `stored`: whether it (or its
     /// open-digest entry) was written as pending, and so must be forgotten.
     pub(super) fn deliver(
         &self,
         user: &str,
-        record: &mut NotificationRecord,
+        mut notification: Notification,
         stored: bool,
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
         if stored {
-            self.drop_pending(user, record)?;
+            self.drop_pending(user, &notification)?;
         }
-        let topic = record.topic().map_err(corrupt)?;
-        let received = topic == Topic::InvitationReceived;
-        let preferences = self.preferences(user)?;
-        let Some(preference) = preferences.active(topic) else {
-            for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
+        let received = notification.topic() == Topic::InvitationReceived;
+        let detail = match at_delivery(notification.topic(), &self.preferences(user)?) {
+            AtDelivery::Deliver { detail } => detail,
+            AtDelivery::Drop => {
                 if received {
-                    self.update_delivery(&id, |d| {
-                        d.deliver_at_ms = 0;
-                        d.set_location(None);
-                    })?;
+                    for id in notification.invitation_ids() {
+                        self.update_delivery(id, |d| {
+                            d.deliver_at_ms = 0;
+                            d.set_location(None);
+                        })?;
+                    }
                 }
+                return Ok(());
             }
-            return Ok(());
         };
-        if preference.detail == Detail::Minimal {
-            record.make_minimal();
-        }
         let mut counters = self.user(user)?;
         counters.last_notification += 1;
         counters.unread = counters.unread.saturating_add(1);
         self.put_user(user, &counters)?;
-        record.number = counters.last_notification;
-        record.state = DELIVERED;
-        record.delivered_ms = now.as_millis();
-        self.inbox.insert(keys::user_number(user, record.number), &[])?;
-        self.unread.insert(keys::user_number(user, record.number), &[])?;
+        notification.deliver(counters.last_notification, now, detail);
+        let number = notification.number();
+        self.inbox.insert(keys::user_number(user, number), &[])?;
+        self.unread.insert(keys::user_number(user, number), &[])?;
         if received {
-            for id in record.invitation_ids().map(str::to_owned).collect::<Vec<_>>() {
-                let number = record.number;
-                self.update_delivery(&id, |d| {
+            for id in notification.invitation_ids() {
+                self.update_delivery(id, |d| {
                     d.delivered = true;
                     d.deliver_at_ms = 0;
                     d.set_location(Some((Location::Delivered, number)));
@@ -71,27 +67,28 @@ impl Tx<'_> {
         self.log_update(
             user,
             |cursor| {
-                record.cursor = cursor;
-                Ok(Kind::Delivered(convert::notification(record).map_err(corrupt)?))
+                notification.set_cursor(cursor);
+                UpdateKind::Delivered(notification.clone())
             },
             out,
         )?;
-        self.put_notification(user, record)
+        self.put_notification(user, &notification)
     }
 
-    /// Delivers `record` now if it is due, or files it under its due time.
+    /// Delivers `notification` now if it is due, or files it under its due
+    /// time.
     pub(super) fn deliver_or_schedule(
         &self,
         user: &str,
-        record: &mut NotificationRecord,
+        notification: Notification,
         stored: bool,
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
-        if record.due_ms <= now.as_millis() {
-            self.deliver(user, record, stored, now, out)
+        if notification.is_due(now) {
+            self.deliver(user, notification, stored, now, out)
         } else {
-            self.put_notification(user, record)
+            self.put_notification(user, &notification)
         }
     }
 
@@ -99,23 +96,24 @@ impl Tx<'_> {
         &self,
         user: &str,
         topic: Topic,
-        item: &Item,
+        item: Item,
         due: Timestamp,
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
-        let mut record = self.new_notification(topic, false, due)?;
-        record.push(item);
-        self.index_item(&record, item)?;
+        let mut notification = self.new_notification(topic, false, due)?;
+        let invitation_id = item.invitation_id.clone();
+        notification.push(item);
+        self.index_item(&notification, &invitation_id)?;
         // Delivered at once (no undo window), it is never stored as pending.
-        self.deliver_or_schedule(user, &mut record, false, now, out)
+        self.deliver_or_schedule(user, notification, false, now, out)
     }
 
     pub(super) fn add_to_digest(
         &self,
         user: &str,
         topic: Topic,
-        item: &Item,
+        item: Item,
         interval: std::time::Duration,
         now: Timestamp,
         out: &mut Updates,
@@ -125,22 +123,26 @@ impl Tx<'_> {
             Some((due_ms, number)) => self.pending_notification(user, due_ms, number)?,
             None => None,
         };
-        let mut record = match open {
-            Some(record) => record,
+        let mut notification = match open {
+            Some(notification) => notification,
             None => {
-                let record = self.new_notification(topic, true, now.plus(interval))?;
+                let due = now.plus(interval);
+                let notification = self.new_notification(topic, true, due)?;
                 self.open_digests
-                    .insert(key, &keys::due_number(record.due_ms, record.number)[..])?;
-                record
+                    .insert(key, &keys::due_number(due.as_millis(), notification.number())[..])?;
+                notification
             }
         };
-        record.push(item);
-        self.index_item(&record, item)?;
-        self.deliver_or_schedule(user, &mut record, true, now, out)
+        let invitation_id = item.invitation_id.clone();
+        notification.push(item);
+        self.index_item(&notification, &invitation_id)?;
+        self.deliver_or_schedule(user, notification, true, now, out)
     }
 
     /// Takes the invitation out of the user's INVITATION_RECEIVED
-    /// notification (see [`Action::Remove`]).
+    /// notification (see [`Action::Remove`]): one still pending leaves no
+    /// trace once empty; a delivered one (when `retract_delivered`) is
+    /// revised, or retracted once empty.
     pub(super) fn remove(
         &self,
         user: &str,
@@ -151,62 +153,44 @@ impl Tx<'_> {
         let Some(delivery) = self.delivery_record(invitation_id)? else {
             return Ok(());
         };
-        let forget = || self.update_delivery(invitation_id, |d| d.set_location(None));
-        match delivery.location().map_err(corrupt)? {
-            Some((Location::Pending, number)) => {
-                // A held notification is due when its invitations are.
-                let Some(mut record) = self.pending_notification(user, delivery.deliver_at_ms, number)? else {
-                    return Ok(());
-                };
-                forget()?;
-                record.remove(invitation_id);
-                if record.items.is_empty() {
-                    // Never sent, never to be sent: no trace at all.
-                    self.drop_pending(user, &record)
-                } else {
-                    self.put_notification(user, &record)
-                }
-            }
+        let found = match delivery.location().map_err(aborted)? {
+            // A held notification is due when its invitations are.
+            Some((Location::Pending, number)) => self.pending_notification(user, delivery.deliver_at_ms, number)?,
             Some((Location::Delivered, number)) if retract_delivered => {
-                let Some(mut record) = self.notification(user, number)? else {
-                    return Ok(());
-                };
-                if record.state != DELIVERED {
-                    return Ok(());
-                }
-                forget()?;
-                record.remove(invitation_id);
-                if record.items.is_empty() {
-                    record.state = RETRACTED;
-                    self.inbox.remove(keys::user_number(user, number))?;
-                    if self.unread.remove(keys::user_number(user, number))?.is_some() {
-                        let mut counters = self.user(user)?;
-                        counters.unread = counters.unread.saturating_sub(1);
-                        self.put_user(user, &counters)?;
-                    }
-                    self.log_update(
-                        user,
-                        |_| {
-                            Ok(Kind::Retracted(pb::Retraction {
-                                notification_ids: vec![number.to_string()],
-                            }))
-                        },
-                        out,
-                    )?;
-                } else {
-                    self.log_update(
-                        user,
-                        |cursor| {
-                            record.cursor = cursor;
-                            Ok(Kind::Revised(convert::notification(&record).map_err(corrupt)?))
-                        },
-                        out,
-                    )?;
-                }
-                self.put_notification(user, &record)
+                self.notification(user, number)?.filter(Notification::is_delivered)
             }
-            Some((Location::Delivered, _)) | None => Ok(()),
+            Some((Location::Delivered, _)) | None => None,
+        };
+        let Some(mut notification) = found else {
+            return Ok(());
+        };
+        self.update_delivery(invitation_id, |d| d.set_location(None))?;
+        let number = notification.number();
+        match notification.remove(invitation_id) {
+            // Never sent, never to be sent: no trace at all.
+            Some(Removal::Dropped) => return self.drop_pending(user, &notification),
+            Some(Removal::StillPending) | None => {}
+            Some(Removal::Revised) => {
+                self.log_update(
+                    user,
+                    |cursor| {
+                        notification.set_cursor(cursor);
+                        UpdateKind::Revised(notification.clone())
+                    },
+                    out,
+                )?;
+            }
+            Some(Removal::Retracted) => {
+                self.inbox.remove(keys::user_number(user, number))?;
+                if self.unread.remove(keys::user_number(user, number))?.is_some() {
+                    let mut counters = self.user(user)?;
+                    counters.unread = counters.unread.saturating_sub(1);
+                    self.put_user(user, &counters)?;
+                }
+                self.log_update(user, |_| UpdateKind::Retracted(vec![number]), out)?;
+            }
         }
+        self.put_notification(user, &notification)
     }
 
     pub(super) fn apply_event(
@@ -232,14 +216,14 @@ impl Tx<'_> {
         }
         for action in decide(event, &recipient, &sender, now, settings) {
             match action {
-                Action::Hold { user, topic, item, due } => self.hold(&user, topic, &item, due, now, out)?,
+                Action::Hold { user, topic, item, due } => self.hold(&user, topic, item, due, now, out)?,
                 Action::Digest {
                     user,
                     topic,
                     item,
                     interval,
                 } => {
-                    self.add_to_digest(&user, topic, &item, interval, now, out)?;
+                    self.add_to_digest(&user, topic, item, interval, now, out)?;
                 }
                 Action::Remove {
                     user,

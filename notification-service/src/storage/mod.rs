@@ -16,17 +16,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use proto::notifications::v1 as pb;
 use service_kit::{
     checkpoint::Figures,
-    storage::{Database, OpenError},
+    storage::{Database, OpenError, record},
 };
 use sled::{Db, Tree};
 
-use crate::domain::{Preferences, Timestamp};
+use crate::domain::{Notification, Preferences, Timestamp, Update};
 
 pub use apply::{Applied, DueNotification, Updates};
-use records::NotificationRecord;
 
 /// The checkpoint figure for the last event applied from `source`.
 #[must_use]
@@ -38,6 +36,8 @@ pub fn figure(source: &str, applied: u64) -> (String, u64) {
 /// (more while a cut-off stream's resume point is pinned: see [`pins`]).
 pub const UPDATES_KEPT: u64 = 1000;
 
+/// What storage reports: sled's own failures, a damaged record, or an
+/// event batch refused for a gap in its sequence.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
@@ -45,6 +45,17 @@ pub enum StoreError {
 
     #[error("corrupt record: {0}")]
     Corrupt(String),
+
+    /// Nothing of the batch was applied: the publisher resumes from the
+    /// resume point.
+    #[error("event sequence gap: expected {expected}, got {got}; resume from the resume point")]
+    SequenceGap { expected: u64, got: u64 },
+}
+
+impl From<record::Corrupt> for StoreError {
+    fn from(e: record::Corrupt) -> Self {
+        Self::Corrupt(e.to_string())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +74,8 @@ pub struct Store {
     inbox: Tree,
     /// user ++ number → (): delivered, not retracted, not read.
     unread: Tree,
-    /// user ++ cursor → NotificationUpdate: the log `Subscribe` resumes from.
+    /// user ++ cursor → update (see [`records::encode_update`]): the log
+    /// `Subscribe` resumes from.
     updates: Tree,
     /// user → counters.
     users: Tree,
@@ -217,9 +229,10 @@ impl Store {
     }
 
     fn user(&self, user: &str) -> Result<records::UserRecord, StoreError> {
-        self.users
-            .get(keys::prefix(user))?
-            .map_or_else(|| Ok(records::UserRecord::default()), |v| records::decode("user", &v))
+        self.users.get(keys::prefix(user))?.map_or_else(
+            || Ok(records::UserRecord::default()),
+            |v| Ok(records::decode("user", &v)?),
+        )
     }
 
     /// # Errors
@@ -238,10 +251,10 @@ impl Store {
         Ok(self.user(user)?.last_cursor)
     }
 
-    fn notification(&self, user: &str, number: u64) -> Result<Option<NotificationRecord>, StoreError> {
+    fn notification(&self, user: &str, number: u64) -> Result<Option<Notification>, StoreError> {
         self.notifications
             .get(keys::user_number(user, number))?
-            .map(|v| records::decode("notification", &v))
+            .map(|v| records::decode_notification(&v))
             .transpose()
     }
 
@@ -257,7 +270,7 @@ impl Store {
         unread_only: bool,
         before: Option<u64>,
         limit: usize,
-    ) -> Result<Page<pb::Notification>, StoreError> {
+    ) -> Result<Page<Notification>, StoreError> {
         let index = if unread_only { &self.unread } else { &self.inbox };
         let start = keys::user_number(user, 0);
         let end = keys::user_number(user, before.unwrap_or(u64::MAX));
@@ -267,13 +280,13 @@ impl Store {
             let (key, _) = entry?;
             let number = keys::trailing_number(&key).ok_or_else(|| StoreError::Corrupt("inbox key".into()))?;
             if items.len() == limit {
-                next = items.last().and_then(|n: &pb::Notification| n.id.parse().ok());
+                next = items.last().map(Notification::number);
                 break;
             }
-            let record = self
+            let notification = self
                 .notification(user, number)?
                 .ok_or_else(|| StoreError::Corrupt(format!("inbox names missing notification {number}")))?;
-            items.push(crate::convert::notification(&record)?);
+            items.push(notification);
         }
         Ok(Page { items, next })
     }
@@ -284,7 +297,7 @@ impl Store {
     /// # Errors
     ///
     /// Storage or decoding failures.
-    pub fn updates_after(&self, user: &str, after: u64) -> Result<Option<Vec<pb::NotificationUpdate>>, StoreError> {
+    pub fn updates_after(&self, user: &str, after: u64) -> Result<Option<Vec<Update>>, StoreError> {
         let counters = self.user(user)?;
         let last = counters.last_cursor;
         if after > last || after.saturating_add(1) < counters.first_kept.max(1) {
@@ -296,7 +309,7 @@ impl Store {
             .range(keys::user_number(user, after.saturating_add(1))..keys::user_number(user, u64::MAX))
         {
             let (_, value) = entry?;
-            let update: pb::NotificationUpdate = records::decode("update", &value)?;
+            let update = records::decode_update(&value)?;
             // A run that does not start right after `after` lost its head.
             if out.is_empty() && update.cursor != after + 1 {
                 return Ok(None);

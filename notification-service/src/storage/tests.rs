@@ -4,11 +4,8 @@
 
 use std::{path::Path, time::Duration};
 
-use super::Store;
-use crate::{
-    domain::{Delivery, Event, EventKind, Preferences, Settings, Timestamp},
-    error::Error,
-};
+use super::{Store, StoreError};
+use crate::domain::{Delivery, Event, EventKind, Preferences, Settings, Timestamp};
 
 const SOURCE: &str = "invitation-service";
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -75,7 +72,11 @@ fn effects_and_the_applied_sequence_survive_a_reopen_together() {
     let store = reopen(store, dir.path());
     assert_eq!(store.applied(SOURCE).unwrap(), 2);
     let inbox = store.inbox_page("bob", false, None, 10).unwrap();
-    let ids: Vec<&str> = inbox.items.iter().map(|n| n.invitation_ids[0].as_str()).collect();
+    let ids: Vec<&str> = inbox
+        .items
+        .iter()
+        .map(|n| n.items()[0].invitation_id.as_str())
+        .collect();
     assert_eq!(ids, ["inv-2", "inv-1"]);
     assert_eq!(store.unread_count("bob").unwrap(), 2);
     assert_eq!(store.updates_after("bob", 0).unwrap().map(|u| u.len()), Some(2));
@@ -101,7 +102,7 @@ fn a_batch_with_a_gap_leaves_neither_effects_nor_progress() {
             NOW,
         )
         .unwrap_err();
-    let Error::SequenceGap { expected, got } = refused else {
+    let StoreError::SequenceGap { expected, got } = refused else {
         panic!("not a gap: {refused:?}");
     };
     assert_eq!((expected, got), (3, 4));
@@ -182,6 +183,6 @@ fn a_due_notification_fires_once() {
     assert_eq!(store.due(due_at.plus(INTERVAL), 10).unwrap(), []);
     let inbox = store.inbox_page("dan", false, None, 10).unwrap();
     assert_eq!(inbox.items.len(), 1);
-    assert_eq!(inbox.items[0].item_count, 2);
+    assert_eq!(inbox.items[0].items().len(), 2);
     assert_eq!(store.last_cursor("dan").unwrap(), 1);
 }

@@ -4,15 +4,15 @@
 
 use std::time::Instant;
 
-use proto::notifications::v1::{self as pb, notification_update::Kind};
+use service_kit::storage::tx::aborted;
 use sled::transaction::TransactionalTree;
 
-use crate::domain::{Item, Preferences, Timestamp, Topic};
+use crate::domain::{Notification, Preferences, State, Timestamp, Topic, Update, UpdateKind};
 
 use super::{
-    apply::{TxResult, Updates, corrupt},
+    apply::{TxResult, Updates},
     keys, pins,
-    records::{self, DeliveryRecord, Location, NotificationRecord, PENDING, UserRecord},
+    records::{self, DeliveryRecord, Location, UserRecord},
 };
 
 /// Most entries one logged update trims from the log; more than one, so a
@@ -44,14 +44,14 @@ pub(super) struct Tx<'a> {
 impl Tx<'_> {
     pub(super) fn preferences(&self, user: &str) -> TxResult<Preferences> {
         match self.preferences.get(keys::prefix(user))? {
-            Some(bytes) => records::decode_preferences(&bytes).map_err(corrupt),
+            Some(bytes) => records::decode_preferences(&bytes).map_err(aborted),
             None => Ok(Preferences::default()),
         }
     }
 
     pub(super) fn user(&self, user: &str) -> TxResult<UserRecord> {
         match self.users.get(keys::prefix(user))? {
-            Some(bytes) => records::decode("user", &bytes).map_err(corrupt),
+            Some(bytes) => records::decode("user", &bytes).map_err(aborted),
             None => Ok(UserRecord::default()),
         }
     }
@@ -62,49 +62,52 @@ impl Tx<'_> {
     }
 
     /// A delivered or retracted notification, by its public number.
-    pub(super) fn notification(&self, user: &str, number: u64) -> TxResult<Option<NotificationRecord>> {
+    pub(super) fn notification(&self, user: &str, number: u64) -> TxResult<Option<Notification>> {
         Self::read(self.notifications, &keys::user_number(user, number))
     }
 
     /// A held notification or undelivered digest, by its due time and
     /// internal number.
-    pub(super) fn pending_notification(
-        &self,
-        user: &str,
-        due_ms: u64,
-        number: u64,
-    ) -> TxResult<Option<NotificationRecord>> {
+    pub(super) fn pending_notification(&self, user: &str, due_ms: u64, number: u64) -> TxResult<Option<Notification>> {
         Self::read(self.due, &keys::due(due_ms, user, number))
     }
 
-    pub(super) fn read(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<NotificationRecord>> {
+    fn read(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<Notification>> {
         match tree.get(key)? {
-            Some(bytes) => Ok(Some(records::decode("notification", &bytes).map_err(corrupt)?)),
+            Some(bytes) => Ok(Some(records::decode_notification(&bytes).map_err(aborted)?)),
             None => Ok(None),
         }
     }
 
-    /// Stores a record where its state belongs: pending ones under their due
-    /// time and internal number (the timers' index is the records
-    /// themselves), delivered ones under their public number.
-    pub(super) fn put_notification(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
-        if record.state == PENDING {
-            self.due
-                .insert(keys::due(record.due_ms, user, record.number), records::encode(record))?;
-        } else {
-            self.notifications
-                .insert(keys::user_number(user, record.number), records::encode(record))?;
+    /// Stores a notification where its state belongs: pending ones under
+    /// their due time and internal number (the timers' index is the records
+    /// themselves), delivered and retracted ones under their public number.
+    pub(super) fn put_notification(&self, user: &str, notification: &Notification) -> TxResult<()> {
+        let value = records::encode_notification(notification);
+        match notification.state() {
+            State::Pending { due, .. } => {
+                self.due
+                    .insert(keys::due(due.as_millis(), user, notification.number()), value)?;
+            }
+            State::Delivered { .. } | State::Retracted => {
+                self.notifications
+                    .insert(keys::user_number(user, notification.number()), value)?;
+            }
         }
         Ok(())
     }
 
-    /// Forgets a pending record and its open-digest entry.
-    pub(super) fn drop_pending(&self, user: &str, record: &NotificationRecord) -> TxResult<()> {
-        self.due.remove(keys::due(record.due_ms, user, record.number))?;
-        if record.digest {
-            let key = keys::user_topic(user, u8::try_from(record.topic).unwrap_or(0));
+    /// Forgets a pending notification and its open-digest entry.
+    pub(super) fn drop_pending(&self, user: &str, notification: &Notification) -> TxResult<()> {
+        let State::Pending { due, digest } = notification.state() else {
+            return Ok(());
+        };
+        self.due
+            .remove(keys::due(due.as_millis(), user, notification.number()))?;
+        if digest {
+            let key = keys::user_topic(user, records::topic_code(notification.topic()));
             let open = self.open_digests.get(&key)?;
-            if open.as_deref().and_then(keys::due_and_number).map(|(_, number)| number) == Some(record.number) {
+            if open.as_deref().and_then(keys::due_and_number).map(|(_, number)| number) == Some(notification.number()) {
                 self.open_digests.remove(key)?;
             }
         }
@@ -113,7 +116,7 @@ impl Tx<'_> {
 
     pub(super) fn delivery_record(&self, invitation_id: &str) -> TxResult<Option<DeliveryRecord>> {
         match self.delivery.get(keys::prefix(invitation_id))? {
-            Some(bytes) => Ok(Some(records::decode("delivery", &bytes).map_err(corrupt)?)),
+            Some(bytes) => Ok(Some(records::decode("delivery", &bytes).map_err(aborted)?)),
             None => Ok(None),
         }
     }
@@ -137,18 +140,18 @@ impl Tx<'_> {
     pub(super) fn log_update(
         &self,
         user: &str,
-        kind: impl FnOnce(u64) -> TxResult<Kind>,
+        kind: impl FnOnce(u64) -> UpdateKind,
         out: &mut Updates,
     ) -> TxResult<u64> {
         let mut counters = self.user(user)?;
         counters.last_cursor += 1;
         let cursor = counters.last_cursor;
-        let update = pb::NotificationUpdate {
+        let update = Update {
             cursor,
-            kind: Some(kind(cursor)?),
+            kind: kind(cursor),
         };
         self.updates
-            .insert(keys::user_number(user, cursor), records::encode(&update))?;
+            .insert(keys::user_number(user, cursor), records::encode_update(&update))?;
         // Trim a few at a time: after a pin runs out, the log shrinks back
         // to its usual size over the next updates, not in one transaction.
         let keep_from = pins::keep_from(cursor, self.pins.keep_after(user, Instant::now()));
@@ -166,7 +169,7 @@ impl Tx<'_> {
         Ok(cursor)
     }
 
-    pub(super) fn new_notification(&self, topic: Topic, digest: bool, due: Timestamp) -> TxResult<NotificationRecord> {
+    pub(super) fn new_notification(&self, topic: Topic, digest: bool, due: Timestamp) -> TxResult<Notification> {
         // An internal number: the public one is given at delivery, so a
         // notification that never goes out leaves no gap in what the user
         // sees, and the inbox is in delivery order. One counter serves every
@@ -179,26 +182,16 @@ impl Tx<'_> {
             .unwrap_or(FIRST_SHARED_PENDING_NUMBER - 1)
             + 1;
         self.users.insert(PENDING_COUNTER, &number.to_be_bytes()[..])?;
-        Ok(NotificationRecord {
-            number,
-            topic: u32::from(records::topic_code(topic)),
-            items: Vec::new(),
-            state: PENDING,
-            due_ms: due.as_millis(),
-            delivered_ms: 0,
-            read: false,
-            cursor: 0,
-            digest,
-        })
+        Ok(Notification::pending(number, topic, due, digest))
     }
 
-    /// Indexes a new item of an INVITATION_RECEIVED notification, so a
-    /// withdrawal finds it and the sender can ask about its delivery.
-    pub(super) fn index_item(&self, record: &NotificationRecord, item: &Item) -> TxResult<()> {
-        if record.topic().map_err(corrupt)? == Topic::InvitationReceived {
-            let (due, number) = (record.due_ms, record.number);
-            self.update_delivery(&item.invitation_id, |d| {
-                d.deliver_at_ms = due;
+    /// Indexes a new item of a pending INVITATION_RECEIVED notification, so
+    /// a withdrawal finds it and the sender can ask about its delivery.
+    pub(super) fn index_item(&self, notification: &Notification, invitation_id: &str) -> TxResult<()> {
+        if let (Topic::InvitationReceived, Some(due)) = (notification.topic(), notification.due()) {
+            let number = notification.number();
+            self.update_delivery(invitation_id, |d| {
+                d.deliver_at_ms = due.as_millis();
                 d.set_location(Some((Location::Pending, number)));
             })?;
         }

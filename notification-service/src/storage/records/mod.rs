@@ -1,0 +1,147 @@
+//! The stored encoding of notification-service's values: prost records
+//! behind the kit's version byte (see [`service_kit::storage::record`]),
+//! and their conversions to and from the domain.
+
+mod notification;
+mod preferences;
+
+use prost::Message;
+
+use crate::domain::{Detail, Timestamp, Topic};
+
+use super::StoreError;
+
+pub(crate) use notification::{decode_notification, decode_update, encode_notification, encode_update};
+pub(crate) use preferences::{decode_preferences, encode_preferences};
+pub(crate) use service_kit::storage::record::{decode, encode};
+
+pub(crate) fn topic_code(topic: Topic) -> u8 {
+    match topic {
+        Topic::InvitationReceived => 1,
+        Topic::InvitationAccepted => 2,
+        Topic::InvitationWithdrawn => 3,
+        Topic::WithdrawalNote => 4,
+    }
+}
+
+pub(crate) fn topic_from_code(code: u32) -> Result<Topic, StoreError> {
+    Ok(match code {
+        1 => Topic::InvitationReceived,
+        2 => Topic::InvitationAccepted,
+        3 => Topic::InvitationWithdrawn,
+        4 => Topic::WithdrawalNote,
+        _ => return Err(StoreError::Corrupt(format!("unknown topic {code}"))),
+    })
+}
+
+pub(super) fn detail_code(detail: Detail) -> u32 {
+    match detail {
+        Detail::Full => 1,
+        Detail::Minimal => 2,
+    }
+}
+
+pub(super) fn detail_from_code(code: u32) -> Detail {
+    // Anything unknown is treated as the more private choice.
+    if code == 1 { Detail::Full } else { Detail::Minimal }
+}
+
+/// Per-user counters.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct UserRecord {
+    #[prost(uint64, tag = "1")]
+    pub(crate) last_notification: u64,
+    #[prost(uint64, tag = "2")]
+    pub(crate) last_cursor: u64,
+    #[prost(uint32, tag = "3")]
+    pub(crate) unread: u32,
+    // Tag 4 held per-user numbers of pending notifications in an unreleased
+    // layout; numbers now come from one counter for all users.
+    /// The oldest cursor the update log still holds (0 reads as 1): the log
+    /// is `first_kept..=last_cursor`.
+    #[prost(uint64, tag = "5")]
+    pub(crate) first_kept: u64,
+}
+
+/// What the sender of an invitation may learn: whether the recipient has
+/// been told of it yet.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct DeliveryRecord {
+    #[prost(string, tag = "1")]
+    pub(crate) sender: String,
+    #[prost(bool, tag = "2")]
+    pub(crate) delivered: bool,
+    /// When a held or digested notification is due; 0 when none is.
+    #[prost(uint64, tag = "3")]
+    pub(crate) deliver_at_ms: u64,
+    /// The recipient ignored it before delivery: to the sender it must look
+    /// as if delivery happened on schedule.
+    #[prost(bool, tag = "4")]
+    pub(crate) masked: bool,
+    /// Where the recipient's INVITATION_RECEIVED notification of this
+    /// invitation is: 0 nowhere, 1 held (`notification_number` is internal),
+    /// 2 delivered (the public number). See [`Location`].
+    #[prost(uint32, tag = "5")]
+    pub(crate) notification_at: u32,
+    #[prost(uint64, tag = "6")]
+    pub(crate) notification_number: u64,
+}
+
+/// Where a notification of an invitation is: held (by its internal number)
+/// or delivered (by its public number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Location {
+    Pending,
+    Delivered,
+}
+
+impl DeliveryRecord {
+    /// Where the recipient's notification of the invitation is, if anywhere.
+    pub(crate) fn location(&self) -> Result<Option<(Location, u64)>, StoreError> {
+        match self.notification_at {
+            0 => Ok(None),
+            1 => Ok(Some((Location::Pending, self.notification_number))),
+            2 => Ok(Some((Location::Delivered, self.notification_number))),
+            other => Err(StoreError::Corrupt(format!("delivery record location {other}"))),
+        }
+    }
+
+    pub(crate) fn set_location(&mut self, location: Option<(Location, u64)>) {
+        (self.notification_at, self.notification_number) = match location {
+            None => (0, 0),
+            Some((Location::Pending, number)) => (1, number),
+            Some((Location::Delivered, number)) => (2, number),
+        };
+    }
+
+    /// (delivered, deliver_at) as the sender sees them at `now`.
+    pub(crate) fn seen_by_sender(&self, now: Timestamp) -> (bool, Option<Timestamp>) {
+        let due = (self.deliver_at_ms > 0).then(|| Timestamp::from_millis(self.deliver_at_ms));
+        if self.delivered || (self.masked && due.is_some_and(|d| d <= now)) {
+            (true, None)
+        } else {
+            (false, due)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_delivery_looks_delivered_once_due() {
+        let r = DeliveryRecord {
+            sender: "a".into(),
+            delivered: false,
+            deliver_at_ms: 100,
+            masked: true,
+            ..DeliveryRecord::default()
+        };
+        assert_eq!(
+            r.seen_by_sender(Timestamp::from_millis(99)),
+            (false, Some(Timestamp::from_millis(100)))
+        );
+        assert_eq!(r.seen_by_sender(Timestamp::from_millis(100)), (true, None));
+    }
+}
