@@ -14,7 +14,8 @@ use service_kit::{
     auth::{Authenticator, JwtKeys},
     failstop::FailStop,
     limits::RateLimits,
-    server::{self as kit, MAX_MESSAGE_BYTES},
+    metrics::{self, GrpcMetrics},
+    server::{self as kit, DESCRIPTOR_SETS, MAX_MESSAGE_BYTES},
     storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
@@ -24,6 +25,7 @@ use crate::{
     config::Config,
     domain::Clock,
     grpc::InvitationApi,
+    metrics::PublisherLink,
     publisher::{self, GrpcSink},
     service::Invitations,
     storage::{self, Store},
@@ -44,6 +46,8 @@ pub enum StartError {
     NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("cannot serve metrics on {0} (INVITATION_METRICS_ADDR; empty turns them off): {1}")]
+    MetricsBind(SocketAddr, std::io::Error),
     #[error("cannot start: {0}")]
     Writer(crate::Error),
     #[error("server: {0}")]
@@ -63,6 +67,10 @@ pub struct App {
     keys: Arc<JwtKeys>,
     sink: GrpcSink,
     config: Config,
+    registry: prometheus_client::registry::Registry,
+    grpc_metrics: GrpcMetrics,
+    metrics_listener: Option<TcpListener>,
+    link: PublisherLink,
 }
 
 const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE, service_names::ADMIN];
@@ -108,6 +116,19 @@ impl App {
             FailStop::for_folder(&config.data_dir),
         )
         .map_err(StartError::Writer)?;
+        let link = PublisherLink::default();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let grpc_metrics = GrpcMetrics::register(&mut registry, &DESCRIPTOR_SETS);
+        metrics::register_storage(&mut registry);
+        crate::metrics::register(&mut registry, &invitations, &link);
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .map_err(|e| StartError::MetricsBind(addr, e))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
@@ -115,6 +136,10 @@ impl App {
             keys,
             sink,
             config,
+            registry,
+            grpc_metrics,
+            metrics_listener,
+            link,
         })
     }
 
@@ -152,7 +177,17 @@ impl App {
             keys,
             sink,
             config,
+            registry,
+            grpc_metrics,
+            metrics_listener,
+            link,
         } = self;
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = metrics_listener.map(|listener| {
+            tokio::spawn(metrics::serve(listener, Arc::new(registry), async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
         let limits = RateLimits::new(config.rate);
@@ -174,7 +209,12 @@ impl App {
             config.sweep_interval,
             background_stopped.clone(),
         ));
-        let publisher = tokio::spawn(publisher::run(sink, invitations.clone(), background_stopped.clone()));
+        let publisher = tokio::spawn(publisher::run(
+            sink,
+            invitations.clone(),
+            link,
+            background_stopped.clone(),
+        ));
         let pruner = tokio::spawn(publisher::prune_periodically(
             invitations.clone(),
             config.outbox_retention,
@@ -182,7 +222,7 @@ impl App {
             background_stopped,
         ));
 
-        let router = kit::server(config.max_streams_per_connection)
+        let router = kit::server(config.max_streams_per_connection, grpc_metrics)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -203,6 +243,10 @@ impl App {
 
         checkpointer.abort();
         housekeeping.abort();
+        let _ = stop_metrics.send(());
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
         if !fail.is_tripped() {

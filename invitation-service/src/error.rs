@@ -114,7 +114,7 @@ impl From<Error> for Status {
                 Code::ResourceExhausted,
                 message,
                 "WEEKLY_LIMIT",
-                "retry_at",
+                "available_at",
                 retry_at.to_string(),
             ),
             DomainError::NotPending { .. } => Status::failed_precondition(message),

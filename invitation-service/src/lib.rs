@@ -9,6 +9,7 @@ mod convert;
 pub mod domain;
 mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod publisher;
 pub mod service;
 pub mod storage;

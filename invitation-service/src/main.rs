@@ -9,7 +9,7 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser as _;
 use invitation_service::{
     App,
-    config::{Cli, Command, SecretArgs},
+    config::{Cli, Command, SecretArgs, ServeArgs},
     domain::SystemClock,
     storage::Store,
 };
@@ -23,26 +23,30 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command {
         // The health check needs no secret: it only asks the server.
-        Command::Healthcheck { timeout } => {
-            service_kit::healthcheck::run("invitation-service", cli.serve.listen_addr, timeout)
+        Some(Command::Healthcheck { timeout, listen }) => {
+            service_kit::healthcheck::run("invitation-service", listen.listen_addr, timeout)
         }
         // Needs no secret: it only reads the folder.
-        Command::Verify => service_kit::storage::verify(
+        Some(Command::Verify { data }) => service_kit::storage::verify(
             "invitation-service",
-            &cli.serve.data_dir,
+            &data.data_dir,
             Store::open,
             Store::database,
             Store::durable_figures,
         ),
-        Command::Backup { to } => with_secret(&cli.secret, |secret| {
-            service_kit::admin::run_backup("invitation-service", cli.serve.listen_addr, &secret, &to)
+        Some(Command::Backup { to, listen, secret }) => with_secret(&secret, |secret| {
+            service_kit::admin::run_backup("invitation-service", listen.listen_addr, &secret, &to)
         }),
-        Command::Token { user, name, ttl } => {
-            with_secret(&cli.secret, |secret| token(&secret, &user, name.as_deref(), ttl))
-        }
-        Command::Serve => with_secret(&cli.secret, |secret| serve(cli.serve.into_config(secret))),
+        Some(Command::Token {
+            user,
+            name,
+            ttl,
+            secret,
+        }) => with_secret(&secret, |secret| token(&secret, &user, name.as_deref(), ttl)),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
     }
 }
 
@@ -68,8 +72,13 @@ fn token(secret: &str, user: &str, name: Option<&str>, ttl: std::time::Duration)
     }
 }
 
-fn serve(config: invitation_service::Config) -> ExitCode {
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(message) => return fail(&message),
+    };
     service_kit::server::run_main("invitation-service", || async move {
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), ?config, "starting");
         let app = App::build(config, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;

@@ -17,7 +17,8 @@ use service_kit::{
     auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
     failstop::FailStop,
     limits::RateLimits,
-    server::{self as kit, MAX_MESSAGE_BYTES},
+    metrics::{self, GrpcMetrics},
+    server::{self as kit, DESCRIPTOR_SETS, MAX_MESSAGE_BYTES},
     storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
@@ -44,6 +45,8 @@ pub enum StartError {
     DataDamaged { path: PathBuf, problem: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("cannot serve metrics on {0} (NOTIFICATION_METRICS_ADDR; empty turns them off): {1}")]
+    MetricsBind(SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error(
@@ -65,6 +68,9 @@ pub struct App {
     notifier: Notifier,
     keys: Arc<JwtKeys>,
     config: Config,
+    registry: prometheus_client::registry::Registry,
+    grpc_metrics: GrpcMetrics,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl App {
@@ -100,12 +106,27 @@ impl App {
             default_digest_interval: config.digest_interval,
         };
         let notifier = Notifier::new(store, clock, settings, FailStop::for_folder(&config.data_dir));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let grpc_metrics = GrpcMetrics::register(&mut registry, &DESCRIPTOR_SETS);
+        metrics::register_storage(&mut registry);
+        crate::metrics::register(&mut registry, &notifier);
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .map_err(|e| StartError::MetricsBind(addr, e))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
             notifier,
             keys,
             config,
+            registry,
+            grpc_metrics,
+            metrics_listener,
         })
     }
 
@@ -132,7 +153,16 @@ impl App {
             notifier,
             keys,
             config,
+            registry,
+            grpc_metrics,
+            metrics_listener,
         } = self;
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = metrics_listener.map(|listener| {
+            tokio::spawn(metrics::serve(listener, Arc::new(registry), async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
         let limits = RateLimits::new(config.rate);
@@ -157,7 +187,7 @@ impl App {
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(crate::timers::run(notifier.clone(), config.timer_tick, timers_stopped));
 
-        let router = kit::server(config.max_streams_per_connection)
+        let router = kit::server(config.max_streams_per_connection, grpc_metrics)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -176,6 +206,10 @@ impl App {
 
         checkpointer.abort();
         housekeeping.abort();
+        let _ = stop_metrics.send(());
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         let _ = stop_timers.send(true);
         let _ = timers.await;
         if fail.is_tripped() {

@@ -4,12 +4,19 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use service_kit::{config::parse_duration, limits::RateSettings, server::DEFAULT_MAX_STREAMS_PER_CONNECTION};
+use service_kit::{
+    config::{OptionalAddr, parse_duration, parse_optional_addr},
+    limits::RateSettings,
+    server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
+};
 
-#[derive(Debug, Clone)]
+/// Its `Debug` form, logged at start-up, leaves the secret out.
+#[derive(Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where `/metrics` is served; `None` serves none.
+    pub metrics_addr: Option<SocketAddr>,
     pub jwt_secret: String,
     /// Digest interval for users who set none.
     pub digest_interval: Duration,
@@ -23,21 +30,33 @@ pub struct Config {
     pub max_streams_per_connection: u32,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen_addr", &self.listen_addr)
+            .field("data_dir", &self.data_dir)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("digest_interval", &self.digest_interval)
+            .field("undo_window", &self.undo_window)
+            .field("timer_tick", &self.timer_tick)
+            .field("rate", &self.rate)
+            .field("max_streams_per_connection", &self.max_streams_per_connection)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "notification-service",
     version,
-    about = "Preference-aware notifications about invitations"
+    about = "Preference-aware notifications about invitations",
+    // Serving flags go without a subcommand or after `serve`; each other
+    // subcommand takes only the flags it uses.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The HS256 secret shared by both services.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
-    /// A file holding the secret, used when JWT_SECRET is unset.
-    #[arg(long, env = "JWT_SECRET_FILE", global = true)]
-    pub jwt_secret_file: Option<PathBuf>,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -45,18 +64,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) for its gRPC
     /// health: exit 0 when SERVING, 1 otherwise. For container health checks.
     Healthcheck {
         /// How long the connection and the call may take.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
+        #[command(flatten)]
+        listen: ListenArgs,
     },
     /// Check the data folder (--data-dir) offline, with the service
     /// stopped: exit 0 when sound, 1 when damaged, 2 when it cannot be
     /// checked. Prints what it found.
-    Verify,
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) to copy its
     /// database, while it serves, into a new folder on its machine (needs
     /// the secret, to mint an operator's token).
@@ -65,76 +89,134 @@ pub enum Command {
         /// paths are taken from the current folder.
         #[arg(long)]
         to: PathBuf,
+        #[command(flatten)]
+        listen: ListenArgs,
+        #[command(flatten)]
+        secret: SecretArgs,
     },
 }
 
-// `global` lets the flags follow `serve` as well as precede it.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
+// Environment values are never shown in --help: an unset variable would
+// show as `NAME=`, and a set one might be a secret.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// The HS256 secret shared by both services.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A file holding the secret, used when JWT_SECRET is unset.
+    #[arg(long, env = "JWT_SECRET_FILE", hide_env_values = true)]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+impl SecretArgs {
+    /// # Errors
+    ///
+    /// A message saying how to set the secret.
+    pub fn resolve(&self) -> Result<String, String> {
+        service_kit::config::resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
     /// Address to listen on for gRPC.
     #[arg(
         long,
         env = "NOTIFICATION_LISTEN_ADDR",
-        global = true,
+        hide_env_values = true,
         default_value = "0.0.0.0:50052"
     )]
     pub listen_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
     /// Folder of the sled database.
     #[arg(
         long,
         env = "NOTIFICATION_DATA_DIR",
-        global = true,
+        hide_env_values = true,
         default_value = "./data/notification-service"
     )]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address of the Prometheus /metrics endpoint; empty turns it off.
+    #[arg(long, env = "NOTIFICATION_METRICS_ADDR", hide_env_values = true, default_value = "0.0.0.0:9465",
+          value_parser = parse_optional_addr)]
+    pub metrics_addr: OptionalAddr,
     /// Digest interval for users who set none.
-    #[arg(long, env = "NOTIFICATION_DIGEST_INTERVAL", global = true, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, env = "NOTIFICATION_DIGEST_INTERVAL", hide_env_values = true, default_value = "15m",
+          value_parser = parse_duration)]
     pub digest_interval: Duration,
     /// How long IMMEDIATE new-invitation notifications wait, so a quick
     /// withdrawal leaves no trace.
-    #[arg(long, env = "NOTIFICATION_UNDO_WINDOW", global = true, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "NOTIFICATION_UNDO_WINDOW", hide_env_values = true, default_value = "10s",
+          value_parser = parse_duration)]
     pub undo_window: Duration,
     /// How often due notifications are looked for.
-    #[arg(long, env = "NOTIFICATION_TIMER_TICK", global = true, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, env = "NOTIFICATION_TIMER_TICK", hide_env_values = true, default_value = "100ms",
+          value_parser = parse_duration)]
     pub timer_tick: Duration,
     /// Reading calls (preferences, lists, counts, delivery status) one user
     /// may make per second, with a burst of twice that; 0 turns it off.
-    #[arg(long, env = "NOTIFICATION_READS_PER_SECOND", global = true, default_value_t = 100)]
+    #[arg(
+        long,
+        env = "NOTIFICATION_READS_PER_SECOND",
+        hide_env_values = true,
+        default_value_t = 100
+    )]
     pub reads_per_second: u32,
     /// Changing calls (UpdatePreferences, MarkRead) and Subscribe one user
     /// may make per second, with a burst of twice that; 0 turns it off.
-    #[arg(long, env = "NOTIFICATION_WRITES_PER_SECOND", global = true, default_value_t = 20)]
+    #[arg(
+        long,
+        env = "NOTIFICATION_WRITES_PER_SECOND",
+        hide_env_values = true,
+        default_value_t = 20
+    )]
     pub writes_per_second: u32,
     /// Concurrent calls one HTTP/2 connection may hold, open `Subscribe`
     /// streams included (advertised as SETTINGS_MAX_CONCURRENT_STREAMS).
-    #[arg(long, env = "NOTIFICATION_MAX_STREAMS_PER_CONNECTION", global = true,
+    #[arg(long, env = "NOTIFICATION_MAX_STREAMS_PER_CONNECTION", hide_env_values = true,
           default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_connection: u32,
 }
 
-impl Cli {
+impl ServeArgs {
     /// # Errors
     ///
-    /// A message saying how to set the secret.
+    /// A message saying how to set the secret, or what is wrong with a
+    /// setting.
     pub fn into_config(self) -> Result<Config, String> {
-        let jwt_secret =
-            service_kit::config::resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())?;
-        let ServeArgs {
-            listen_addr,
-            data_dir,
+        let jwt_secret = self.secret.resolve()?;
+        let Self {
+            secret: _,
+            listen: ListenArgs { listen_addr },
+            data: DataArgs { data_dir },
+            metrics_addr: OptionalAddr(metrics_addr),
             digest_interval,
             undo_window,
             timer_tick,
             reads_per_second,
             writes_per_second,
             max_streams_per_connection,
-        } = self.serve;
+        } = self;
         if digest_interval.is_zero() {
             return Err("--digest-interval (NOTIFICATION_DIGEST_INTERVAL) must be longer than 0s".to_owned());
         }
         Ok(Config {
             listen_addr,
             data_dir,
+            metrics_addr,
             jwt_secret,
             digest_interval,
             undo_window,

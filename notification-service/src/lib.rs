@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc;
 pub mod hub;
 pub mod ingest;
+mod metrics;
 pub mod pump;
 pub mod service;
 pub mod storage;

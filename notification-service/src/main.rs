@@ -8,7 +8,7 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser as _;
 use notification_service::{
     App,
-    config::{Cli, Command},
+    config::{Cli, Command, ServeArgs},
     domain::SystemClock,
     storage::Store,
 };
@@ -21,38 +21,35 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The health check needs no secret: it only asks the server.
     match cli.command {
-        Some(Command::Healthcheck { timeout }) => {
-            return service_kit::healthcheck::run("notification-service", cli.serve.listen_addr, timeout);
+        // The health check needs no secret: it only asks the server.
+        Some(Command::Healthcheck { timeout, listen }) => {
+            service_kit::healthcheck::run("notification-service", listen.listen_addr, timeout)
         }
         // Needs no secret: it only reads the folder.
-        Some(Command::Verify) => {
-            return service_kit::storage::verify(
-                "notification-service",
-                &cli.serve.data_dir,
-                Store::open,
-                Store::database,
-                Store::durable_figures,
-            );
-        }
-        Some(Command::Backup { to }) => {
-            let secret = match service_kit::config::resolve_jwt_secret(
-                cli.jwt_secret.as_deref(),
-                cli.jwt_secret_file.as_deref(),
-            ) {
-                Ok(secret) => secret,
-                Err(message) => return fail(&message),
-            };
-            return service_kit::admin::run_backup("notification-service", cli.serve.listen_addr, &secret, &to);
-        }
-        Some(Command::Serve) | None => {}
+        Some(Command::Verify { data }) => service_kit::storage::verify(
+            "notification-service",
+            &data.data_dir,
+            Store::open,
+            Store::database,
+            Store::durable_figures,
+        ),
+        Some(Command::Backup { to, listen, secret }) => match secret.resolve() {
+            Ok(secret) => service_kit::admin::run_backup("notification-service", listen.listen_addr, &secret, &to),
+            Err(message) => fail(&message),
+        },
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
     }
-    let config = match cli.into_config() {
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.into_config() {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };
     service_kit::server::run_main("notification-service", || async move {
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), ?config, "starting");
         let app = App::build(config, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;

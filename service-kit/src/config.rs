@@ -1,7 +1,7 @@
 //! Parsing helpers for configuration values given as flags or environment
 //! variables.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 /// Parses a duration such as `30s`, `15m`, `21d` or `1h 30m`.
 ///
@@ -11,6 +11,26 @@ use std::time::Duration;
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     humantime::parse_duration(input.trim())
         .map_err(|e| format!("`{input}` is not a duration ({e}); use forms like 30s, 15m, 24h, 21d"))
+}
+
+/// An address that may be turned off: an empty value means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+/// Parses `HOST:PORT` (an IP address and a port), or nothing for none.
+///
+/// # Errors
+///
+/// A message with the expected form.
+pub fn parse_optional_addr(input: &str) -> Result<OptionalAddr, String> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(OptionalAddr(None));
+    }
+    input
+        .parse()
+        .map(|addr| OptionalAddr(Some(addr)))
+        .map_err(|_| format!("`{input}` is not an address such as 0.0.0.0:9464; leave it empty to turn this off"))
 }
 
 /// The JWT secret, from `JWT_SECRET` (which wins) or from the file named by
@@ -52,6 +72,18 @@ mod tests {
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         let err = parse_duration("soon").unwrap_err();
         assert!(err.contains("30s"), "{err}");
+    }
+
+    #[test]
+    fn an_optional_address_may_be_empty() {
+        assert_eq!(parse_optional_addr(""), Ok(OptionalAddr(None)));
+        assert_eq!(parse_optional_addr(" "), Ok(OptionalAddr(None)));
+        assert_eq!(
+            parse_optional_addr("127.0.0.1:9464"),
+            Ok(OptionalAddr(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))))
+        );
+        let err = parse_optional_addr("localhost").unwrap_err();
+        assert!(err.contains("empty to turn this off"), "{err}");
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl FailStop {
     /// Records the first storage fault and tells whoever waits in
     /// [`Self::tripped`]; later faults are only logged at debug level.
     pub fn trip(&self, fault: &dyn fmt::Display) {
+        crate::metrics::storage().faults.inc();
         let reason = fault.to_string();
         if self.inner.reason.set(reason.clone()).is_ok() {
             tracing::error!(

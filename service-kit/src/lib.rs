@@ -13,6 +13,7 @@ pub mod failstop;
 pub mod healthcheck;
 pub mod ids;
 pub mod limits;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

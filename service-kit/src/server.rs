@@ -16,6 +16,8 @@ use tower::{
     util::MapResponseLayer,
 };
 
+use crate::metrics::{GrpcMetrics, GrpcMetricsLayer};
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -27,11 +29,24 @@ pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 200;
 
 type ResponseFix = MapResponseLayer<fn(http::Response<Body>) -> http::Response<Body>>;
 
+/// The response fix inside, the metrics around it (so they count the
+/// status the client gets).
+type Layers = Stack<ResponseFix, Stack<GrpcMetricsLayer, Identity>>;
+
 /// The server both services build, with [`server`]'s limits and fixes.
-pub type Builder = Server<Stack<ResponseFix, Identity>>;
+pub type Builder = Server<Layers>;
 
 /// A [`Builder`] with its services added.
-pub type Router = TonicRouter<Stack<ResponseFix, Identity>>;
+pub type Router = TonicRouter<Layers>;
+
+/// Every service either binary may serve, as encoded descriptor sets: the
+/// contract, health and reflection (for the per-method metrics).
+pub const DESCRIPTOR_SETS: [&[u8]; 4] = [
+    proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
 
 /// A server whose connections each hold at most `max_streams_per_connection`
 /// concurrent calls: advertised to clients as HTTP/2's
@@ -39,12 +54,14 @@ pub type Router = TonicRouter<Stack<ResponseFix, Identity>>;
 /// it, the server refuses extra streams from one that does not) and
 /// enforced again per connection. Requests over the message limit get
 /// RESOURCE_EXHAUSTED, as gRPC's status guide says, not tonic's OUT_OF_RANGE.
+/// Every call is counted in `metrics`.
 #[must_use]
-pub fn server(max_streams_per_connection: u32) -> Builder {
+pub fn server(max_streams_per_connection: u32, metrics: GrpcMetrics) -> Builder {
     let fix: fn(http::Response<Body>) -> http::Response<Body> = too_large_is_resource_exhausted;
     Server::builder()
         .max_concurrent_streams(max_streams_per_connection)
         .concurrency_limit_per_connection(usize::try_from(max_streams_per_connection).unwrap_or(usize::MAX))
+        .layer(GrpcMetricsLayer::new(metrics))
         .layer(MapResponseLayer::new(fix))
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod damage;
 mod memory;
+mod metrics;
 mod resume;
 mod story;
 mod timers;

@@ -113,6 +113,9 @@ impl Service {
             .env("JWT_SECRET", SECRET)
             .env(format!("{prefix}_LISTEN_ADDR"), listen)
             .env(format!("{prefix}_DATA_DIR"), &self.data_dir)
+            // Many services run at once: each serves /metrics on a port of
+            // its own, which `metrics_addr` reads from the log.
+            .env(format!("{prefix}_METRICS_ADDR"), "127.0.0.1:0")
             .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -171,6 +174,16 @@ impl Service {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it serves `/metrics`, as its log says.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.log()
+            .lines()
+            .rev()
+            .find_map(|l| l.split("serving metrics on /metrics addr=").nth(1))
+            .and_then(|a| a.trim().parse().ok())
     }
 
     /// The process id while it runs (for reading its CPU time and memory).
@@ -420,6 +433,7 @@ pub fn run_to_exit(kind: Kind, data_dir: &Path, args: &[&str], timeout: Duration
         .env("JWT_SECRET", SECRET)
         .env(format!("{prefix}_LISTEN_ADDR"), "127.0.0.1:0")
         .env(format!("{prefix}_DATA_DIR"), data_dir)
+        .env(format!("{prefix}_METRICS_ADDR"), "")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -20,6 +20,7 @@ use tokio::{sync::watch, time::Instant};
 
 use crate::{
     error::Error,
+    metrics::PublisherLink,
     service::Invitations,
     storage::{Store, StoreError},
 };
@@ -55,16 +56,27 @@ enum PublishError {
     Local(#[from] Error),
 }
 
-/// Publishes through `sink` until `stop` changes.
-pub(crate) async fn run<S: EventSink>(mut sink: S, invitations: Invitations, mut stop: watch::Receiver<bool>) {
+/// Publishes through `sink` until `stop` changes; `link` tells whether it
+/// is streaming now.
+pub(crate) async fn run<S: EventSink>(
+    mut sink: S,
+    invitations: Invitations,
+    link: PublisherLink,
+    mut stop: watch::Receiver<bool>,
+) {
     tokio::select! {
-        () = publish_forever(&mut sink, &invitations) => {}
+        () = publish_forever(&mut sink, &invitations, link.clone()) => {}
         _ = stop.changed() => {}
     }
+    link.set(false);
 }
 
-async fn publish_forever<S: EventSink>(sink: &mut S, invitations: &Invitations) {
-    let mut retry = Retry::default();
+async fn publish_forever<S: EventSink>(sink: &mut S, invitations: &Invitations, link: PublisherLink) {
+    let mut retry = Retry {
+        backoff: Backoff::default(),
+        link: Link::Starting,
+        connected: link,
+    };
     loop {
         let error = match sink.open().await {
             Ok((stream, resume)) => {
@@ -91,20 +103,14 @@ enum Link {
 struct Retry {
     backoff: Backoff,
     link: Link,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Self {
-            backoff: Backoff::default(),
-            link: Link::Starting,
-        }
-    }
+    /// What the metrics read.
+    connected: PublisherLink,
 }
 
 impl Retry {
     /// Publishing made progress (caught up, or an acknowledgement advanced).
     fn healthy(&mut self) {
+        self.connected.set(true);
         match std::mem::replace(&mut self.link, Link::Up) {
             Link::Starting => tracing::info!("publishing to notification-service"),
             Link::Up => {}
@@ -119,6 +125,7 @@ impl Retry {
 
     /// Records a failure and returns how long to wait before the next attempt.
     fn failed(&mut self, error: &PublishError) -> Duration {
+        self.connected.set(false);
         match &mut self.link {
             Link::Starting | Link::Up => {
                 match error {

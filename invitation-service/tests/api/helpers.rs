@@ -68,6 +68,7 @@ pub(crate) fn test_config(data_dir: &std::path::Path, policy: Policy) -> Config 
         notification_endpoint: "http://127.0.0.1:1".into(),
         jwt_secret: SECRET.into(),
         policy,
+        metrics_addr: None,
         sweep_interval: Duration::from_millis(20),
         outbox_retention: 7 * DAY,
         outbox_prune_interval: Duration::from_millis(20),

@@ -51,10 +51,12 @@ async fn the_send_after_the_weekly_limit_is_resource_exhausted_with_the_retry_ti
          2026-01-08T00:00:00Z",
     );
 
-    let info = status.get_details_error_info().expect("error info with the retry time");
+    let info = status
+        .get_details_error_info()
+        .expect("error info with the time from which sending is possible again");
     assert_eq!(info.reason, "WEEKLY_LIMIT");
     assert_eq!(
-        info.metadata.get("retry_at").map(String::as_str),
+        info.metadata.get("available_at").map(String::as_str),
         Some("2026-01-08T00:00:00Z")
     );
     assert_eq!(world(&app, &users).await, before, "the refusal changed nothing");

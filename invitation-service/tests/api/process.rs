@@ -27,6 +27,7 @@ fn command(data_dir: &Path) -> Command {
         .env("JWT_SECRET", SECRET)
         .env("INVITATION_LISTEN_ADDR", "127.0.0.1:0")
         .env("INVITATION_DATA_DIR", data_dir)
+        .env("INVITATION_METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -215,6 +215,20 @@ impl Store {
             .collect()
     }
 
+    /// Notifications not yet delivered: (held for the undo window or due
+    /// later on their own, digests gathering items). Counts entries, so it
+    /// takes time in proportion to them: for metrics, not for requests.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn undelivered(&self) -> Result<(u64, u64), StoreError> {
+        let count = |tree: &Tree| tree.iter().keys().try_fold(0_u64, |n, key| key.map(|_| n + 1));
+        // Every open digest is one pending record; the rest are held.
+        let (pending, digests) = (count(&self.due)?, count(&self.open_digests)?);
+        Ok((pending.saturating_sub(digests), digests))
+    }
+
     /// The last sequence applied from `source`; 0 when none.
     ///
     /// # Errors

@@ -89,6 +89,7 @@ fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
+        metrics_addr: None,
         jwt_secret: SECRET.into(),
         digest_interval: DIGEST,
         undo_window: UNDO,

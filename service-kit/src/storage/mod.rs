@@ -90,8 +90,12 @@ impl Database {
     ///
     /// Storage failures.
     pub fn flush(&self) -> Result<(), sled::Error> {
+        let started = std::time::Instant::now();
         self.db.flush()?;
         self.log.sync_data().map_err(sled::Error::Io)?;
+        crate::metrics::storage()
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 }
@@ -112,7 +116,7 @@ pub fn check_against_checkpoint(path: &Path, found: &Figures) -> Result<(), Open
 pub fn damaged_message(service: &str, path: &Path, problem: &str) -> String {
     format!(
         "data folder {} is damaged: {problem}. {service} does not serve a folder that may have lost \
-         acknowledged changes. Restore the folder from a backup (see the README's storage section), or \
+         acknowledged changes. Restore the folder from a backup (docs/operations.md tells how), or \
          move it away to start empty; `{service} verify --data-dir {}` reports on it",
         path.display(),
         path.display()
