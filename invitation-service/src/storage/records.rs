@@ -262,6 +262,40 @@ mod tests {
         assert_eq!(decode_activity(&encode_activity(&activity)).unwrap(), activity);
     }
 
+    /// The bytes a folder holds: a change here is a change of the stored
+    /// layout, which needs a new version.
+    #[test]
+    fn the_stored_layout_is_pinned() {
+        let inv = Invitation {
+            id: InvitationId::new(Timestamp::from_millis(42), 9),
+            sender: user("alice"),
+            sender_name: "Al".into(),
+            recipient: user("bob"),
+            message: Note::parse("m", "hi", 300).unwrap(),
+            state: State::Withdrawn,
+            created_at: Timestamp::from_millis(42),
+            updated_at: Timestamp::from_millis(300),
+            expires_at: Timestamp::from_millis(70_000),
+        };
+        let mut pair = Pair::new(user("bob"), user("alice"));
+        pair.pending = Some((inv.id, user("bob")));
+        pair.start_cooldown(&user("alice"), Timestamp::from_millis(500));
+        let activity = Activity {
+            sends: vec![Timestamp::from_millis(1), Timestamp::from_millis(200)],
+            withdrawals: vec![Timestamp::from_millis(3)],
+            pending_sent: 2,
+        };
+        assert_eq!(
+            hex::encode(encode_invitation(&inv)),
+            "010a10000000000000002a00000000000000091205616c6963651a02416c2203626f622a0268693004382a40ac0248f0a204"
+        );
+        assert_eq!(
+            hex::encode(encode_pair(&pair)),
+            "010a10000000000000002a00000000000000091203626f6220f403"
+        );
+        assert_eq!(hex::encode(encode_activity(&activity)), "010a0301c8011201031802");
+    }
+
     #[test]
     fn unknown_versions_and_garbage_are_reported_as_corrupt() {
         let mut bytes = encode_activity(&Activity::default());
