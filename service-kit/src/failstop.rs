@@ -266,7 +266,9 @@ mod tests {
         assert!(matches!(refused, Err(TestError::Refused)));
         assert!(!fail.is_tripped(), "a refusal is not a storage fault");
 
-        let fault = fail.blocking(&store, |_| Err::<u32, _>(TestError::Disk("ENOSPC"))).await;
+        let fault = fail
+            .blocking(&store, |_| Err::<u32, _>(TestError::Disk("ENOSPC")))
+            .await;
         assert!(matches!(fault, Err(TestError::Disk(_))));
         assert_eq!(fail.reason(), Some("disk: ENOSPC"));
         let after = fail.blocking(&store, |n| Ok::<_, TestError>(*n)).await;

@@ -66,6 +66,9 @@ mod tests {
         let e = decode::<Sample>("sample", &newer).unwrap_err();
         assert_eq!(e.to_string(), "sample: unknown record version 9");
         assert_eq!(decode::<Sample>("sample", &[]).unwrap_err().problem, "empty record");
-        assert_eq!(decode::<Sample>("sample", &[VERSION, 0xff, 0xff]).unwrap_err().what, "sample");
+        assert_eq!(
+            decode::<Sample>("sample", &[VERSION, 0xff, 0xff]).unwrap_err().what,
+            "sample"
+        );
     }
 }
