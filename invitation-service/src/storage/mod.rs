@@ -17,7 +17,7 @@ use std::{
 
 use service_kit::{
     checkpoint::Figures,
-    storage::{Database, OpenError},
+    storage::{Database, OpenError, record},
 };
 use sled::{Db, Tree};
 
@@ -33,6 +33,12 @@ pub enum StoreError {
 
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl From<record::Corrupt> for StoreError {
+    fn from(e: record::Corrupt) -> Self {
+        Self::Corrupt(e.to_string())
+    }
 }
 
 /// The checkpoint figures for an outbox whose last durable sequence is

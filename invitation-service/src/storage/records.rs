@@ -1,28 +1,14 @@
-//! Stored value encodings: a version byte, then a prost message. New fields
-//! get new tags; a change that old code could misread gets a new version.
+//! Stored value encodings: versioned records (see
+//! [`service_kit::storage::record`]), a version byte, then a prost message.
+//! New fields get new tags; a change that old code could misread gets a new
+//! version.
 
 use prost::Message;
+use service_kit::storage::record::{decode, encode};
 
 use crate::domain::{Activity, Invitation, InvitationId, Note, Pair, State, Timestamp, UserId};
 
 use super::StoreError;
-
-const VERSION: u8 = 1;
-
-fn encode(message: &impl Message) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + message.encoded_len());
-    out.push(VERSION);
-    message.encode(&mut out).expect("a Vec grows as needed");
-    out
-}
-
-fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, StoreError> {
-    match bytes.split_first() {
-        Some((&VERSION, body)) => M::decode(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
-        Some((version, _)) => Err(StoreError::Corrupt(format!("{what}: unknown record version {version}"))),
-        None => Err(StoreError::Corrupt(format!("{what}: empty record"))),
-    }
-}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("invalid {what}"))
@@ -210,7 +196,7 @@ pub(crate) fn encode_idempotency(record: &IdempotencyRecord) -> Vec<u8> {
 }
 
 pub(crate) fn decode_idempotency(bytes: &[u8]) -> Result<IdempotencyRecord, StoreError> {
-    decode("idempotency record", bytes)
+    Ok(decode("idempotency record", bytes)?)
 }
 
 /// Outbox entries are the published `InvitationEvent` bytes themselves,
@@ -223,11 +209,13 @@ pub(crate) fn encode_event(event: &proto::invitations::v1::InvitationEvent) -> V
 ///
 /// [`StoreError::Corrupt`] when the entry does not decode.
 pub fn decode_event(bytes: &[u8]) -> Result<proto::invitations::v1::InvitationEvent, StoreError> {
-    decode("outbox event", bytes)
+    Ok(decode("outbox event", bytes)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use service_kit::storage::record::VERSION;
+
     use super::*;
 
     fn user(id: &str) -> UserId {
