@@ -284,7 +284,7 @@ impl Invitations {
         }
         self.blocking(move |store| {
             let _writing = store.writing_outside_writer();
-            store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)
+            Ok(store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?)
         })
         .await?;
         Ok(expired)

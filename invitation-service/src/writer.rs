@@ -241,14 +241,16 @@ fn make_backup(store: &Store, destination: &std::path::Path, fail: &FailStop) ->
 fn apply(store: &Store, policy: &Policy, batch: &[(Op, Reply)]) -> Vec<Result<OpOutcome, Error>> {
     let ops = batch.iter().map(|(op, _)| op);
     match store.write_batch(policy, ops.clone()) {
-        Ok(outcomes) => outcomes,
-        Err(e) if batch.len() == 1 => vec![Err(e)],
+        Ok(outcomes) => outcomes.into_iter().map(|o| o.map_err(Error::from)).collect(),
+        Err(e) if batch.len() == 1 => vec![Err(e.into())],
         Err(e) => {
             tracing::warn!(error = %e, operations = batch.len(), "batch failed; retrying each operation alone");
-            ops.map(|op| {
-                store
-                    .write_batch(policy, std::iter::once(op))
-                    .and_then(|mut outcomes| outcomes.pop().unwrap_or_else(|| Err(Error::Task("empty batch".into()))))
+            ops.map(|op| match store.write_batch(policy, std::iter::once(op)) {
+                Ok(mut outcomes) => outcomes.pop().map_or_else(
+                    || Err(Error::Task("empty batch".into())),
+                    |outcome| outcome.map_err(Error::from),
+                ),
+                Err(e) => Err(e.into()),
             })
             .collect()
         }

@@ -150,6 +150,7 @@ mod tests {
         for (request, id, at) in requests() {
             by_send
                 .send(&policy, &request, None, id, InvitationId::new(at, 99), at)
+                .unwrap()
                 .unwrap();
             loaded.push(policy.new_invitation(request, id, at));
         }

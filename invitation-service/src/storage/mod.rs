@@ -3,6 +3,11 @@
 //! [`records`]), and every change written with its index entries and its
 //! outbox event in one multi-tree transaction (see [`write`]). Reads touch
 //! one key or one page of one user's prefix, never a whole tree.
+//!
+//! Storage imports nothing above it: it answers with domain values and its
+//! own [`StoreError`], a refusal by the rules is a
+//! [`DomainError`](crate::domain::DomainError) inside a successful answer,
+//! and the layers above convert both.
 
 mod bulk;
 pub(crate) mod keys;
