@@ -115,20 +115,20 @@ struct PairRecord {
 }
 
 pub(crate) fn encode_pair(pair: &Pair) -> Vec<u8> {
+    let (low, high) = pair.users();
     encode(&PairRecord {
-        pending_id: pair.pending.as_ref().map(|(id, _)| id.as_bytes().to_vec()),
-        pending_sender: pair.pending.as_ref().map(|(_, s)| s.as_str().to_owned()),
-        connected_ms: pair.connected_at.map(Timestamp::as_millis),
-        cooldown_low_to_high_ms: pair.cooldown_low_to_high.map(Timestamp::as_millis),
-        cooldown_high_to_low_ms: pair.cooldown_high_to_low.map(Timestamp::as_millis),
+        pending_id: pair.pending().map(|(id, _)| id.as_bytes().to_vec()),
+        pending_sender: pair.pending().map(|(_, s)| s.as_str().to_owned()),
+        connected_ms: pair.connected_at().map(Timestamp::as_millis),
+        cooldown_low_to_high_ms: pair.cooldown_for(low).map(Timestamp::as_millis),
+        cooldown_high_to_low_ms: pair.cooldown_for(high).map(Timestamp::as_millis),
     })
 }
 
 /// Decodes a pair record for `a` and `b` (in either order).
 pub(crate) fn decode_pair(a: &UserId, b: &UserId, bytes: &[u8]) -> Result<Pair, StoreError> {
     let r: PairRecord = decode("pair", bytes)?;
-    let mut pair = Pair::new(a.clone(), b.clone());
-    pair.pending = match (r.pending_id, r.pending_sender) {
+    let pending = match (r.pending_id, r.pending_sender) {
         (Some(id), Some(sender)) => {
             let id: [u8; 16] = id.as_slice().try_into().map_err(|_| corrupt("pending id"))?;
             Some((
@@ -139,10 +139,14 @@ pub(crate) fn decode_pair(a: &UserId, b: &UserId, bytes: &[u8]) -> Result<Pair, 
         (None, None) => None,
         (Some(_), None) | (None, Some(_)) => return Err(corrupt("pending invitation")),
     };
-    pair.connected_at = r.connected_ms.map(Timestamp::from_millis);
-    pair.cooldown_low_to_high = r.cooldown_low_to_high_ms.map(Timestamp::from_millis);
-    pair.cooldown_high_to_low = r.cooldown_high_to_low_ms.map(Timestamp::from_millis);
-    Ok(pair)
+    Ok(Pair::restore(
+        a.clone(),
+        b.clone(),
+        pending,
+        r.connected_ms.map(Timestamp::from_millis),
+        r.cooldown_low_to_high_ms.map(Timestamp::from_millis),
+        r.cooldown_high_to_low_ms.map(Timestamp::from_millis),
+    ))
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -238,8 +242,9 @@ mod tests {
         assert_eq!(decode_invitation(&encode_invitation(&inv)).unwrap(), inv);
 
         let mut pair = Pair::new(user("b"), user("a"));
-        pair.pending = Some((inv.id, user("a")));
-        pair.start_cooldown(&user("b"), Timestamp::from_millis(7));
+        pair.invited(inv.id, user("b"));
+        pair.withdrawn(&inv.id, &user("b"), Timestamp::from_millis(7));
+        pair.invited(inv.id, user("a"));
         assert_eq!(decode_pair(&user("a"), &user("b"), &encode_pair(&pair)).unwrap(), pair);
 
         let activity = Activity {
@@ -266,8 +271,9 @@ mod tests {
             expires_at: Timestamp::from_millis(70_000),
         };
         let mut pair = Pair::new(user("bob"), user("alice"));
-        pair.pending = Some((inv.id, user("bob")));
-        pair.start_cooldown(&user("alice"), Timestamp::from_millis(500));
+        pair.invited(inv.id, user("alice"));
+        pair.withdrawn(&inv.id, &user("alice"), Timestamp::from_millis(500));
+        pair.invited(inv.id, user("bob"));
         let activity = Activity {
             sends: vec![Timestamp::from_millis(1), Timestamp::from_millis(200)],
             withdrawals: vec![Timestamp::from_millis(3)],

@@ -12,7 +12,8 @@ use proto::invitations::v1::invitation_event::Kind;
 
 use super::{Op, OpOutcome, SendOutcome, Store, StoreError, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
 use crate::domain::{
-    Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Policy, SendRequest, State, Timestamp, UserId,
+    Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Pair, Policy, SendRequest, State, Timestamp,
+    UserId,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -140,7 +141,7 @@ pub(super) fn check_invariants(store: &Store) {
         assert!(low < high, "pair key names its users in order, once each");
         let (low, high) = (user(&low), user(&high));
         let pair = records::decode_pair(&low, &high, &value).expect("pair decodes");
-        if let Some((id, sender)) = &pair.pending {
+        if let Some((id, sender)) = pair.pending() {
             let inv = invitations
                 .get(id)
                 .unwrap_or_else(|| panic!("pair {low}/{high} names missing invitation {id}"));
@@ -157,10 +158,10 @@ pub(super) fn check_invariants(store: &Store) {
                 [low.clone(), high.clone()],
                 "pending invitation belongs to its pair"
             );
-            assert!(pair.connected_at.is_none(), "a connected pair has nothing pending");
+            assert!(pair.connected_at().is_none(), "a connected pair has nothing pending");
             pending_of_pairs.insert(*id);
         }
-        if let Some(at) = pair.connected_at {
+        if let Some(at) = pair.connected_at() {
             connection_keys.insert(keys::connection(&low, at, &high));
             connection_keys.insert(keys::connection(&high, at, &low));
         }
@@ -417,7 +418,10 @@ fn indexes_agree_with_records_after_each_step_of_a_scenario() {
     let accepted = h.act("cy", &ac.id, &Action::Accept, now);
     assert_eq!(accepted.state, State::Accepted);
     check_invariants(&h.store);
-    assert_eq!(h.store.pair(&user("cy"), &user("ann")).unwrap().connected_at, Some(now));
+    assert_eq!(
+        h.store.pair(&user("cy"), &user("ann")).unwrap().connected_at(),
+        Some(now)
+    );
 
     now = now.plus(MINUTE);
     let ad = h.send("ann", "dee", now);
@@ -1113,9 +1117,16 @@ fn check_invariants_notices_each_kind_of_damage() {
                 .unwrap();
         }),
         ("pair forgets its pending invitation", |s, [pending, ..]| {
-            let mut pair = s.pair(&pending.sender, &pending.recipient).unwrap();
-            pair.pending = None;
-            let (low, high) = pair.users();
+            let stored = s.pair(&pending.sender, &pending.recipient).unwrap();
+            let (low, high) = stored.users();
+            let pair = Pair::restore(
+                low.clone(),
+                high.clone(),
+                None,
+                stored.connected_at(),
+                stored.cooldown_for(low),
+                stored.cooldown_for(high),
+            );
             s.pairs
                 .insert(keys::pair(low, high), records::encode_pair(&pair))
                 .unwrap();
@@ -1166,7 +1177,7 @@ fn accepted_at(store: &Store, inv: &Invitation) -> Timestamp {
     store
         .pair(&inv.sender, &inv.recipient)
         .unwrap()
-        .connected_at
+        .connected_at()
         .expect("connected")
 }
 

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use service_kit::storage::tx::{self, abort, aborted, finish};
+use service_kit::storage::tx::{self, aborted, finish};
 use sled::{Transactional as _, transaction::TransactionalTree};
 
 use crate::{
     convert,
     domain::{
         Action, Activity, DomainError, EventKind, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest,
-        State, Timestamp, Transition, UserId,
+        Timestamp, Transition, UserId,
     },
 };
 
@@ -149,17 +149,15 @@ impl Tx<'_> {
         Ok(Replay::Same(InvitationId::from_bytes(id)))
     }
 
-    /// Takes an open invitation out of the open indexes and its pair, and
-    /// lowers its sender's open count.
-    fn close(&self, before: &Invitation, pair: &mut Pair, now: Timestamp) -> TxResult<Activity> {
+    /// Takes an open invitation out of the open indexes, and lowers its
+    /// sender's open count. What closing does to the pair is the pair's
+    /// rule (see [`Pair::closed`]).
+    fn close(&self, before: &Invitation, now: Timestamp) -> TxResult<Activity> {
         self.open_by_sender
             .remove(keys::user_invitation(&before.sender, &before.id))?;
         self.received
             .remove(keys::user_invitation(&before.recipient, &before.id))?;
         self.expiry.remove(&keys::expiry(before.expires_at, &before.id)[..])?;
-        if pair.pending.as_ref().is_some_and(|(id, _)| *id == before.id) {
-            pair.pending = None;
-        }
         let mut activity = self.activity(&before.sender, now)?;
         activity.record_closed();
         Ok(activity)
@@ -286,7 +284,7 @@ impl Tx<'_> {
         self.open_by_sender
             .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
         self.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
-        pair.pending = Some((inv.id, inv.sender.clone()));
+        pair.invited(inv.id, inv.sender.clone());
         self.put_pair(&pair)?;
         activity.record_send(now);
         self.put_activity(&inv.sender, &activity)?;
@@ -327,36 +325,30 @@ impl Tx<'_> {
             Ok(Transition::Unchanged) => return Ok(Ok(TxOutcome::Unchanged(before))),
             Err(e) => return refuse(e),
         };
-        if matches!(after.state, State::Pending | State::Expired) {
-            return abort(StoreError::Corrupt(format!("no action leads to {}", after.state)));
-        }
         self.put_invitation(&after)?;
         let mut pair = self.pair(&before.sender, &before.recipient)?;
-        match after.state {
-            State::Ignored => {
+        // A change puts the invitation in the state its action names (see
+        // `Invitation::apply`), so the action says which entries change.
+        match action {
+            Action::Ignore => {
                 self.received
                     .remove(keys::user_invitation(&before.recipient, &before.id))?;
             }
-            State::Withdrawn => {
-                let mut activity = self.close(&before, &mut pair, now)?;
+            Action::Withdraw { .. } => {
+                let mut activity = self.close(&before, now)?;
                 activity.record_withdrawal(now);
                 self.put_activity(&before.sender, &activity)?;
-                pair.start_cooldown(&before.sender, now.plus(policy.reinvite_cooldown));
+                pair.withdrawn(&before.id, &before.sender, now.plus(policy.reinvite_cooldown));
             }
-            State::Accepted => {
-                let activity = self.close(&before, &mut pair, now)?;
+            Action::Accept => {
+                let activity = self.close(&before, now)?;
                 self.put_activity(&before.sender, &activity)?;
-                pair.connected_at = Some(now);
-                // Connecting settles any earlier withdrawal between them:
-                // after a later removal, either may invite afresh.
-                pair.cooldown_low_to_high = None;
-                pair.cooldown_high_to_low = None;
+                pair.accepted(&before.id, now);
                 self.connections
                     .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
                 self.connections
                     .insert(keys::connection(&before.recipient, now, &before.sender), &[])?;
             }
-            State::Pending | State::Expired => unreachable!("checked before the first write"),
         }
         self.put_pair(&pair)?;
         self.append_event(&after, &event, event_id, now)?;
@@ -372,7 +364,8 @@ impl Tx<'_> {
         };
         self.put_invitation(&after)?;
         let mut pair = self.pair(&before.sender, &before.recipient)?;
-        let activity = self.close(&before, &mut pair, now)?;
+        pair.closed(&before.id);
+        let activity = self.close(&before, now)?;
         self.put_activity(&before.sender, &activity)?;
         self.put_pair(&pair)?;
         self.append_event(&after, &EventKind::Expired, event_id, now)?;
@@ -381,8 +374,9 @@ impl Tx<'_> {
 
     fn remove_connection(&self, user: &UserId, other: &UserId) -> Refusable<()> {
         let mut pair = self.pair(user, other)?;
-        let Some(at) = pair.connected_at.take() else {
-            return refuse(DomainError::NotConnected);
+        let at = match pair.disconnect() {
+            Ok(at) => at,
+            Err(e) => return refuse(e),
         };
         self.connections.remove(keys::connection(user, at, other))?;
         self.connections.remove(keys::connection(other, at, user))?;
