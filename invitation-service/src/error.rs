@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use service_kit::limits::RateLimited;
+use service_kit::{
+    failstop::{Fault, Stopped, TaskFailed},
+    limits::RateLimited,
+};
 
 use crate::{domain::DomainError, storage::StoreError};
 
@@ -22,32 +25,46 @@ pub enum Error {
     Flush(String),
     #[error("background task: {0}")]
     Task(String),
+    /// Storage work on the blocking pool panicked or was cancelled.
+    #[error(transparent)]
+    TaskFailed(#[from] TaskFailed),
     #[error("{0}")]
     RateLimited(RateLimited),
     #[error(transparent)]
     Backup(#[from] service_kit::storage::BackupError),
-    /// An earlier storage fault stopped all writes (see
-    /// [`service_kit::failstop::FailStop`]).
-    #[error("storage failed earlier; not taking writes")]
+    /// An earlier storage fault stopped all storage work: writes, and
+    /// reads on the blocking pool (see [`service_kit::failstop::FailStop`]).
+    #[error("storage failed earlier; not taking work")]
     StorageFailed,
 }
 
-impl Error {
+impl From<Stopped> for Error {
+    fn from(_: Stopped) -> Self {
+        Self::StorageFailed
+    }
+}
+
+impl Fault for Error {
     /// A fault of the storage itself (an I/O error, a failed flush), as
     /// opposed to a refusal, a damaged record or a bug: it trips the
-    /// service's [`FailStop`].
-    #[must_use]
-    pub fn is_storage_fault(&self) -> bool {
+    /// service's [`FailStop`](service_kit::failstop::FailStop).
+    fn is_storage_fault(&self) -> bool {
         matches!(self, Self::Store(StoreError::Sled(_)) | Self::Flush(_))
     }
 
-    /// Trips `fail` for this storage fault, marking the folder damaged
-    /// when sled could not read back what it wrote.
-    pub fn trip(&self, fail: &service_kit::failstop::FailStop) {
-        if let Self::Store(StoreError::Sled(e)) = self {
-            fail.trip_for_sled(e, self);
-        } else {
-            fail.trip(self);
+    /// sled's own error, so that one saying it could not read back what it
+    /// wrote marks the folder damaged.
+    fn sled_error(&self) -> Option<&sled::Error> {
+        match self {
+            Self::Store(StoreError::Sled(e)) => Some(e),
+            Self::Store(StoreError::Corrupt(_))
+            | Self::Domain(_)
+            | Self::Flush(_)
+            | Self::Task(_)
+            | Self::TaskFailed(_)
+            | Self::RateLimited(_)
+            | Self::Backup(_)
+            | Self::StorageFailed => None,
         }
     }
 }
@@ -77,7 +94,7 @@ impl From<Error> for Status {
                 tracing::warn!(error = %error, "request failed: storage failed");
                 return Status::unavailable(STORAGE_FAILED);
             }
-            Error::Store(StoreError::Corrupt(_)) | Error::Task(_) => {
+            Error::Store(StoreError::Corrupt(_)) | Error::Task(_) | Error::TaskFailed(_) => {
                 tracing::error!(error = %error, "internal error");
                 return Status::internal("internal error; the request may be retried");
             }

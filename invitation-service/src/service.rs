@@ -21,7 +21,7 @@ const EXPIRY_BATCH: usize = 512;
 /// The invitation operations, durable when they return.
 #[derive(Debug, Clone)]
 pub struct Invitations {
-    store: Store,
+    store: Arc<Store>,
     writer: Writer,
     fail: FailStop,
     clock: Arc<dyn Clock>,
@@ -53,7 +53,7 @@ impl Invitations {
         let policy = Arc::new(policy);
         let writer = Writer::start(store.clone(), Arc::clone(&policy), fail.clone())?;
         Ok(Self {
-            store,
+            store: Arc::new(store),
             writer,
             fail,
             clock,
@@ -91,16 +91,6 @@ impl Invitations {
         self.writer.backup(destination).await
     }
 
-    /// Trips the fail-stop when `result` is a storage fault.
-    fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
-        if let Err(e) = &result
-            && e.is_storage_fault()
-        {
-            e.trip(&self.fail);
-        }
-        result
-    }
-
     /// The last outbox sequence on disk; the publisher sends nothing later.
     #[must_use]
     pub fn durable_through(&self) -> u64 {
@@ -112,16 +102,13 @@ impl Invitations {
         self.writer.outbox_written().await;
     }
 
-    /// Runs blocking storage work on the blocking pool.
-    async fn blocking<T: Send + 'static>(
+    /// Runs storage work on the blocking pool: none after a storage fault,
+    /// and a fault here trips the fail-stop (see [`FailStop::blocking`]).
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        self.checked(result)
+        self.fail.blocking(&self.store, f).await
     }
 
     /// # Errors
@@ -175,7 +162,7 @@ impl Invitations {
     /// One point read of an in-memory page as a rule, done in place: a hop
     /// to the blocking pool would cost more than the read.
     pub fn get(&self, viewer: &UserId, id: &InvitationId) -> Result<Invitation, Error> {
-        let inv = self.checked(self.store.invitation(id).map_err(Error::from))?;
+        let inv = self.fail.check(self.store.invitation(id).map_err(Error::from))?;
         inv.filter(|inv| inv.role_of(viewer).is_some())
             .ok_or(Error::Domain(crate::domain::DomainError::InvitationNotFound))
     }
@@ -220,7 +207,7 @@ impl Invitations {
     ///
     /// A point read, done in place (see [`Self::get`]).
     pub fn pair(&self, a: &UserId, b: &UserId) -> Result<Pair, Error> {
-        self.checked(self.store.pair(a, b).map_err(Error::from))
+        self.fail.check(self.store.pair(a, b).map_err(Error::from))
     }
 
     /// # Errors
@@ -284,7 +271,7 @@ impl Invitations {
         }
         self.blocking(move |store| {
             let _writing = store.writing_outside_writer();
-            store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)
+            Ok(store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?)
         })
         .await?;
         Ok(expired)
@@ -294,4 +281,28 @@ impl Invitations {
 /// The writer answered an operation with another's outcome: a bug.
 fn unexpected(outcome: &OpOutcome) -> Error {
     Error::Task(format!("the writer answered {outcome:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ManualClock;
+
+    #[tokio::test]
+    async fn after_a_storage_fault_reads_on_the_blocking_pool_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let fail = FailStop::default();
+        let clock = Arc::new(ManualClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+        let invitations = Invitations::new(store, clock, Policy::default(), fail.clone()).unwrap();
+        let ann = UserId::parse("user", "ann").unwrap();
+        assert_eq!(invitations.sent(ann.clone(), None, 10).await.unwrap().items, vec![]);
+
+        fail.trip(&"No space left on device (os error 28)");
+
+        let refused = invitations.sent(ann.clone(), None, 10).await;
+        assert!(matches!(refused, Err(Error::StorageFailed)), "{refused:?}");
+        let refused = invitations.stats(ann).await;
+        assert!(matches!(refused, Err(Error::StorageFailed)), "{refused:?}");
+    }
 }

@@ -182,20 +182,15 @@ fn run(store: &Store, policy: &Policy, durable: &Durable, fail: &FailStop, mut q
             continue;
         }
         // A bug that panics fails this batch's requests, not every later one.
-        let mut outcomes =
-            panic::catch_unwind(AssertUnwindSafe(|| apply(store, policy, &batch))).unwrap_or_else(|_| {
-                tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
-                batch
-                    .iter()
-                    .map(|_| Err(Error::Task("the write failed".into())))
-                    .collect()
-            });
-        if let Some(fault) = outcomes
-            .iter()
-            .find_map(|o| o.as_ref().err().filter(|e| e.is_storage_fault()))
-        {
-            fault.trip(fail);
-        }
+        let outcomes = panic::catch_unwind(AssertUnwindSafe(|| apply(store, policy, &batch))).unwrap_or_else(|_| {
+            tracing::error!(operations = batch.len(), "the writer panicked; the batch failed");
+            batch
+                .iter()
+                .map(|_| Err(Error::Task("the write failed".into())))
+                .collect()
+        });
+        // A storage fault trips the fail-stop (later ones are only logged).
+        let mut outcomes: Vec<_> = outcomes.into_iter().map(|o| fail.check(o)).collect();
         // Only this thread appends to the outbox, so what it holds now is
         // what the flush below makes durable (this batch's events, and those
         // of an earlier batch whose flush failed).
@@ -241,14 +236,16 @@ fn make_backup(store: &Store, destination: &std::path::Path, fail: &FailStop) ->
 fn apply(store: &Store, policy: &Policy, batch: &[(Op, Reply)]) -> Vec<Result<OpOutcome, Error>> {
     let ops = batch.iter().map(|(op, _)| op);
     match store.write_batch(policy, ops.clone()) {
-        Ok(outcomes) => outcomes,
-        Err(e) if batch.len() == 1 => vec![Err(e)],
+        Ok(outcomes) => outcomes.into_iter().map(|o| o.map_err(Error::from)).collect(),
+        Err(e) if batch.len() == 1 => vec![Err(e.into())],
         Err(e) => {
             tracing::warn!(error = %e, operations = batch.len(), "batch failed; retrying each operation alone");
-            ops.map(|op| {
-                store
-                    .write_batch(policy, std::iter::once(op))
-                    .and_then(|mut outcomes| outcomes.pop().unwrap_or_else(|| Err(Error::Task("empty batch".into()))))
+            ops.map(|op| match store.write_batch(policy, std::iter::once(op)) {
+                Ok(mut outcomes) => outcomes.pop().map_or_else(
+                    || Err(Error::Task("empty batch".into())),
+                    |outcome| outcome.map_err(Error::from),
+                ),
+                Err(e) => Err(e.into()),
             })
             .collect()
         }

@@ -76,7 +76,9 @@ pub enum EventKind {
 /// The result of a permitted action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// The invitation moved to a new state; the event records it.
+    /// The invitation moved to the state its action names (withdrawn,
+    /// accepted or ignored: no action leads anywhere else); the event
+    /// records it.
     Changed { invitation: Invitation, event: EventKind },
     /// A repeat of an action already done (a client retry): nothing changes
     /// and no event is written.

@@ -124,10 +124,10 @@ impl Policy {
         if request.sender == request.recipient {
             return Err(DomainError::SelfInvite);
         }
-        if pair.connected_at.is_some() {
+        if pair.connected_at().is_some() {
             return Err(DomainError::AlreadyConnected);
         }
-        if let Some((_, sender)) = &pair.pending {
+        if let Some((_, sender)) = pair.pending() {
             return Err(if *sender == request.sender {
                 DomainError::AlreadyInvited
             } else {
@@ -193,7 +193,8 @@ mod tests {
             Err(DomainError::SelfInvite)
         );
         assert_eq!(policy.check_send(&request("a", "b"), &pair, &activity, now), Ok(()));
-        pair.pending = Some((InvitationId::new(now, 1), user("a")));
+        let id = InvitationId::new(now, 1);
+        pair.invited(id, user("a"));
         assert_eq!(
             policy.check_send(&request("a", "b"), &pair, &activity, now),
             Err(DomainError::AlreadyInvited)
@@ -202,8 +203,7 @@ mod tests {
             policy.check_send(&request("b", "a"), &pair, &activity, now),
             Err(DomainError::AlreadyInvitedYou)
         );
-        pair.pending = None;
-        pair.connected_at = Some(now);
+        pair.accepted(&id, now);
         assert_eq!(
             policy.check_send(&request("b", "a"), &pair, &activity, now),
             Err(DomainError::AlreadyConnected)
@@ -216,7 +216,9 @@ mod tests {
         let now = Timestamp::from_millis(100 * DAY);
         let until = now.plus(policy.reinvite_cooldown);
         let mut pair = Pair::new(user("a"), user("b"));
-        pair.start_cooldown(&user("a"), until);
+        let id = InvitationId::new(now, 1);
+        pair.invited(id, user("a"));
+        pair.withdrawn(&id, &user("a"), until);
         let activity = Activity::default();
         assert_eq!(
             policy.check_send(

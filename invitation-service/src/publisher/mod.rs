@@ -151,29 +151,18 @@ impl Retry {
     }
 }
 
-/// Runs storage work on the blocking pool; none after a storage fault, and
-/// a fault here (the publisher records acknowledgements and prunes the
-/// outbox) trips the fail-stop like any other.
+/// Runs storage work on the blocking pool, as a write outside the writer
+/// (the publisher records acknowledgements and prunes the outbox): none
+/// after a storage fault, and a fault here trips the fail-stop like any
+/// other.
 async fn blocking<T: Send + 'static>(
     invitations: &Invitations,
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Error> {
-    let fail = invitations.fail_stop();
-    if fail.is_tripped() {
-        return Err(Error::StorageFailed);
-    }
-    let store = invitations.store().clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let _writing = store.writing_outside_writer();
-        f(&store)
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))?
-    .map_err(Error::Store);
-    if let Err(e) = &result
-        && e.is_storage_fault()
-    {
-        e.trip(fail);
-    }
-    result
+    invitations
+        .blocking(move |store| {
+            let _writing = store.writing_outside_writer();
+            Ok(f(store)?)
+        })
+        .await
 }

@@ -50,13 +50,13 @@ impl Store {
             let mut pair = self.pair(&inv.sender, &inv.recipient)?;
             let (low, high) = pair.users();
             let pair_key = keys::pair(low, high);
-            if pair.pending.is_some() || !pairs_seen.insert(pair_key.clone()) {
+            if pair.pending().is_some() || !pairs_seen.insert(pair_key.clone()) {
                 return Err(StoreError::Corrupt(format!(
                     "bulk load: the pair of {} already has a pending invitation",
                     inv.id
                 )));
             }
-            pair.pending = Some((inv.id, inv.sender.clone()));
+            pair.invited(inv.id, inv.sender.clone());
             batches.pairs.insert(pair_key, records::encode_pair(&pair));
             // The record, and its copy in the sender's index (see write.rs).
             let record = sled::IVec::from(records::encode_invitation(&inv));
@@ -150,6 +150,7 @@ mod tests {
         for (request, id, at) in requests() {
             by_send
                 .send(&policy, &request, None, id, InvitationId::new(at, 99), at)
+                .unwrap()
                 .unwrap();
             loaded.push(policy.new_invitation(request, id, at));
         }

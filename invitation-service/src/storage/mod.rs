@@ -3,6 +3,11 @@
 //! [`records`]), and every change written with its index entries and its
 //! outbox event in one multi-tree transaction (see [`write`]). Reads touch
 //! one key or one page of one user's prefix, never a whole tree.
+//!
+//! Storage imports nothing above it: it answers with domain values and its
+//! own [`StoreError`], a refusal by the rules is a
+//! [`DomainError`](crate::domain::DomainError) inside a successful answer,
+//! and the layers above convert both.
 
 mod bulk;
 pub(crate) mod keys;
@@ -17,7 +22,7 @@ use std::{
 
 use service_kit::{
     checkpoint::Figures,
-    storage::{Database, OpenError},
+    storage::{Database, OpenError, record},
 };
 use sled::{Db, Tree};
 
@@ -33,6 +38,12 @@ pub enum StoreError {
 
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl From<record::Corrupt> for StoreError {
+    fn from(e: record::Corrupt) -> Self {
+        Self::Corrupt(e.to_string())
+    }
 }
 
 /// The checkpoint figures for an outbox whose last durable sequence is

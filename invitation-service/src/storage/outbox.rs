@@ -122,6 +122,7 @@ mod tests {
                     InvitationId::new(now, rand + 1000),
                     now,
                 )
+                .unwrap()
                 .unwrap();
         }
         (dir, store)

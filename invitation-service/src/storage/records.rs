@@ -1,28 +1,14 @@
-//! Stored value encodings: a version byte, then a prost message. New fields
-//! get new tags; a change that old code could misread gets a new version.
+//! Stored value encodings: versioned records (see
+//! [`service_kit::storage::record`]), a version byte, then a prost message.
+//! New fields get new tags; a change that old code could misread gets a new
+//! version.
 
 use prost::Message;
+use service_kit::storage::record::{decode, encode};
 
 use crate::domain::{Activity, Invitation, InvitationId, Note, Pair, State, Timestamp, UserId};
 
 use super::StoreError;
-
-const VERSION: u8 = 1;
-
-fn encode(message: &impl Message) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + message.encoded_len());
-    out.push(VERSION);
-    message.encode(&mut out).expect("a Vec grows as needed");
-    out
-}
-
-fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, StoreError> {
-    match bytes.split_first() {
-        Some((&VERSION, body)) => M::decode(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
-        Some((version, _)) => Err(StoreError::Corrupt(format!("{what}: unknown record version {version}"))),
-        None => Err(StoreError::Corrupt(format!("{what}: empty record"))),
-    }
-}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("invalid {what}"))
@@ -129,20 +115,20 @@ struct PairRecord {
 }
 
 pub(crate) fn encode_pair(pair: &Pair) -> Vec<u8> {
+    let (low, high) = pair.users();
     encode(&PairRecord {
-        pending_id: pair.pending.as_ref().map(|(id, _)| id.as_bytes().to_vec()),
-        pending_sender: pair.pending.as_ref().map(|(_, s)| s.as_str().to_owned()),
-        connected_ms: pair.connected_at.map(Timestamp::as_millis),
-        cooldown_low_to_high_ms: pair.cooldown_low_to_high.map(Timestamp::as_millis),
-        cooldown_high_to_low_ms: pair.cooldown_high_to_low.map(Timestamp::as_millis),
+        pending_id: pair.pending().map(|(id, _)| id.as_bytes().to_vec()),
+        pending_sender: pair.pending().map(|(_, s)| s.as_str().to_owned()),
+        connected_ms: pair.connected_at().map(Timestamp::as_millis),
+        cooldown_low_to_high_ms: pair.cooldown_for(low).map(Timestamp::as_millis),
+        cooldown_high_to_low_ms: pair.cooldown_for(high).map(Timestamp::as_millis),
     })
 }
 
 /// Decodes a pair record for `a` and `b` (in either order).
 pub(crate) fn decode_pair(a: &UserId, b: &UserId, bytes: &[u8]) -> Result<Pair, StoreError> {
     let r: PairRecord = decode("pair", bytes)?;
-    let mut pair = Pair::new(a.clone(), b.clone());
-    pair.pending = match (r.pending_id, r.pending_sender) {
+    let pending = match (r.pending_id, r.pending_sender) {
         (Some(id), Some(sender)) => {
             let id: [u8; 16] = id.as_slice().try_into().map_err(|_| corrupt("pending id"))?;
             Some((
@@ -153,10 +139,14 @@ pub(crate) fn decode_pair(a: &UserId, b: &UserId, bytes: &[u8]) -> Result<Pair, 
         (None, None) => None,
         (Some(_), None) | (None, Some(_)) => return Err(corrupt("pending invitation")),
     };
-    pair.connected_at = r.connected_ms.map(Timestamp::from_millis);
-    pair.cooldown_low_to_high = r.cooldown_low_to_high_ms.map(Timestamp::from_millis);
-    pair.cooldown_high_to_low = r.cooldown_high_to_low_ms.map(Timestamp::from_millis);
-    Ok(pair)
+    Ok(Pair::restore(
+        a.clone(),
+        b.clone(),
+        pending,
+        r.connected_ms.map(Timestamp::from_millis),
+        r.cooldown_low_to_high_ms.map(Timestamp::from_millis),
+        r.cooldown_high_to_low_ms.map(Timestamp::from_millis),
+    ))
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -210,7 +200,7 @@ pub(crate) fn encode_idempotency(record: &IdempotencyRecord) -> Vec<u8> {
 }
 
 pub(crate) fn decode_idempotency(bytes: &[u8]) -> Result<IdempotencyRecord, StoreError> {
-    decode("idempotency record", bytes)
+    Ok(decode("idempotency record", bytes)?)
 }
 
 /// Outbox entries are the published `InvitationEvent` bytes themselves,
@@ -223,11 +213,13 @@ pub(crate) fn encode_event(event: &proto::invitations::v1::InvitationEvent) -> V
 ///
 /// [`StoreError::Corrupt`] when the entry does not decode.
 pub fn decode_event(bytes: &[u8]) -> Result<proto::invitations::v1::InvitationEvent, StoreError> {
-    decode("outbox event", bytes)
+    Ok(decode("outbox event", bytes)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use service_kit::storage::record::VERSION;
+
     use super::*;
 
     fn user(id: &str) -> UserId {
@@ -250,8 +242,9 @@ mod tests {
         assert_eq!(decode_invitation(&encode_invitation(&inv)).unwrap(), inv);
 
         let mut pair = Pair::new(user("b"), user("a"));
-        pair.pending = Some((inv.id, user("a")));
-        pair.start_cooldown(&user("b"), Timestamp::from_millis(7));
+        pair.invited(inv.id, user("b"));
+        pair.withdrawn(&inv.id, &user("b"), Timestamp::from_millis(7));
+        pair.invited(inv.id, user("a"));
         assert_eq!(decode_pair(&user("a"), &user("b"), &encode_pair(&pair)).unwrap(), pair);
 
         let activity = Activity {
@@ -260,6 +253,41 @@ mod tests {
             pending_sent: 1,
         };
         assert_eq!(decode_activity(&encode_activity(&activity)).unwrap(), activity);
+    }
+
+    /// The bytes a folder holds: a change here is a change of the stored
+    /// layout, which needs a new version.
+    #[test]
+    fn the_stored_layout_is_pinned() {
+        let inv = Invitation {
+            id: InvitationId::new(Timestamp::from_millis(42), 9),
+            sender: user("alice"),
+            sender_name: "Al".into(),
+            recipient: user("bob"),
+            message: Note::parse("m", "hi", 300).unwrap(),
+            state: State::Withdrawn,
+            created_at: Timestamp::from_millis(42),
+            updated_at: Timestamp::from_millis(300),
+            expires_at: Timestamp::from_millis(70_000),
+        };
+        let mut pair = Pair::new(user("bob"), user("alice"));
+        pair.invited(inv.id, user("alice"));
+        pair.withdrawn(&inv.id, &user("alice"), Timestamp::from_millis(500));
+        pair.invited(inv.id, user("bob"));
+        let activity = Activity {
+            sends: vec![Timestamp::from_millis(1), Timestamp::from_millis(200)],
+            withdrawals: vec![Timestamp::from_millis(3)],
+            pending_sent: 2,
+        };
+        assert_eq!(
+            hex::encode(encode_invitation(&inv)),
+            "010a10000000000000002a00000000000000091205616c6963651a02416c2203626f622a0268693004382a40ac0248f0a204"
+        );
+        assert_eq!(
+            hex::encode(encode_pair(&pair)),
+            "010a10000000000000002a00000000000000091203626f6220f403"
+        );
+        assert_eq!(hex::encode(encode_activity(&activity)), "010a0301c8011201031802");
     }
 
     #[test]

@@ -10,13 +10,10 @@ use std::{
 
 use proto::invitations::v1::invitation_event::Kind;
 
-use super::{Op, OpOutcome, SendOutcome, Store, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
-use crate::{
-    domain::{
-        Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Policy, SendRequest, State, Timestamp,
-        UserId,
-    },
-    error::Error,
+use super::{Op, OpOutcome, SendOutcome, Store, StoreError, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
+use crate::domain::{
+    Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Pair, Policy, SendRequest, State, Timestamp,
+    UserId,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -144,7 +141,7 @@ pub(super) fn check_invariants(store: &Store) {
         assert!(low < high, "pair key names its users in order, once each");
         let (low, high) = (user(&low), user(&high));
         let pair = records::decode_pair(&low, &high, &value).expect("pair decodes");
-        if let Some((id, sender)) = &pair.pending {
+        if let Some((id, sender)) = pair.pending() {
             let inv = invitations
                 .get(id)
                 .unwrap_or_else(|| panic!("pair {low}/{high} names missing invitation {id}"));
@@ -161,10 +158,10 @@ pub(super) fn check_invariants(store: &Store) {
                 [low.clone(), high.clone()],
                 "pending invitation belongs to its pair"
             );
-            assert!(pair.connected_at.is_none(), "a connected pair has nothing pending");
+            assert!(pair.connected_at().is_none(), "a connected pair has nothing pending");
             pending_of_pairs.insert(*id);
         }
-        if let Some(at) = pair.connected_at {
+        if let Some(at) = pair.connected_at() {
             connection_keys.insert(keys::connection(&low, at, &high));
             connection_keys.insert(keys::connection(&high, at, &low));
         }
@@ -314,17 +311,19 @@ impl Harness {
         message: &str,
         key: &str,
         now: Timestamp,
-    ) -> Result<SendOutcome, Error> {
+    ) -> Result<SendOutcome, DomainError> {
         let (id, event_id) = (self.next_id(now), self.next_id(now));
         let key = IdempotencyKey::parse(key).expect("valid key");
-        self.store.send(
-            &self.policy,
-            &request(from, to, message),
-            key.as_ref(),
-            id,
-            event_id,
-            now,
-        )
+        self.store
+            .send(
+                &self.policy,
+                &request(from, to, message),
+                key.as_ref(),
+                id,
+                event_id,
+                now,
+            )
+            .expect("no storage failure")
     }
 
     fn send(&mut self, from: &str, to: &str, now: Timestamp) -> Invitation {
@@ -334,9 +333,23 @@ impl Harness {
         }
     }
 
-    fn try_act(&mut self, actor: &str, id: &InvitationId, action: &Action, now: Timestamp) -> Result<TxOutcome, Error> {
+    fn try_act(
+        &mut self,
+        actor: &str,
+        id: &InvitationId,
+        action: &Action,
+        now: Timestamp,
+    ) -> Result<TxOutcome, DomainError> {
         let event_id = self.next_id(now);
-        self.store.act(&self.policy, &user(actor), id, action, event_id, now)
+        self.store
+            .act(&self.policy, &user(actor), id, action, event_id, now)
+            .expect("no storage failure")
+    }
+
+    fn remove_connection(&self, a: &str, b: &str) -> Result<(), DomainError> {
+        self.store
+            .remove_connection(&user(a), &user(b))
+            .expect("no storage failure")
     }
 
     fn act(&mut self, actor: &str, id: &InvitationId, action: &Action, now: Timestamp) -> Invitation {
@@ -356,9 +369,9 @@ fn withdraw() -> Action {
     Action::Withdraw { note: Note::default() }
 }
 
-fn domain_error<T: std::fmt::Debug>(result: Result<T, Error>) -> DomainError {
+fn domain_error<T: std::fmt::Debug>(result: Result<T, DomainError>) -> DomainError {
     match result {
-        Err(Error::Domain(e)) => e,
+        Err(e) => e,
         other => panic!("expected a domain error, got {other:?}"),
     }
 }
@@ -405,7 +418,10 @@ fn indexes_agree_with_records_after_each_step_of_a_scenario() {
     let accepted = h.act("cy", &ac.id, &Action::Accept, now);
     assert_eq!(accepted.state, State::Accepted);
     check_invariants(&h.store);
-    assert_eq!(h.store.pair(&user("cy"), &user("ann")).unwrap().connected_at, Some(now));
+    assert_eq!(
+        h.store.pair(&user("cy"), &user("ann")).unwrap().connected_at(),
+        Some(now)
+    );
 
     now = now.plus(MINUTE);
     let ad = h.send("ann", "dee", now);
@@ -451,7 +467,7 @@ fn indexes_agree_with_records_after_each_step_of_a_scenario() {
     assert_eq!(snapshot(&h.store), after_expiry);
     now = due;
 
-    h.store.remove_connection(&user("cy"), &user("ann")).unwrap();
+    h.remove_connection("cy", "ann").unwrap();
     check_invariants(&h.store);
     assert!(
         h.store
@@ -617,12 +633,12 @@ fn refused_requests_leave_every_tree_unchanged() {
         ),
         (
             "not connected",
-            h.store.remove_connection(&user("ann"), &user("bob")),
+            h.remove_connection("ann", "bob"),
             DomainError::NotConnected,
         ),
         (
             "not connected to oneself",
-            h.store.remove_connection(&user("ann"), &user("ann")),
+            h.remove_connection("ann", "ann"),
             DomainError::NotConnected,
         ),
     ];
@@ -664,6 +680,7 @@ fn outbox_stays_contiguous_across_a_reopen() {
                 now,
             )
             .unwrap()
+            .unwrap()
         {
             SendOutcome::Created(inv) => inv,
             SendOutcome::Replayed(id) => panic!("replayed {id}"),
@@ -679,6 +696,7 @@ fn outbox_stays_contiguous_across_a_reopen() {
                 now,
             )
             .unwrap()
+            .unwrap()
         {
             SendOutcome::Created(inv) => inv,
             SendOutcome::Replayed(id) => panic!("replayed {id}"),
@@ -686,9 +704,11 @@ fn outbox_stays_contiguous_across_a_reopen() {
         now = now.plus(MINUTE);
         store
             .act(&policy, &user("bob"), &a.id, &Action::Accept, next_id(now), now)
+            .unwrap()
             .unwrap();
         store
             .act(&policy, &user("bob"), &b.id, &Action::Ignore, next_id(now), now)
+            .unwrap()
             .unwrap();
         assert_eq!(store.last_sequence().unwrap(), 4);
         check_invariants(&store);
@@ -705,6 +725,7 @@ fn outbox_stays_contiguous_across_a_reopen() {
     now = now.plus(MINUTE);
     store
         .act(&policy, &user("cy"), &first_ids.1, &withdraw(), next_id(now), now)
+        .unwrap()
         .unwrap();
     now = now.plus(MINUTE);
     store
@@ -716,6 +737,7 @@ fn outbox_stays_contiguous_across_a_reopen() {
             next_id(now),
             now,
         )
+        .unwrap()
         .unwrap();
     check_invariants(&store);
     assert_eq!(store.last_sequence().unwrap(), 6);
@@ -1095,9 +1117,16 @@ fn check_invariants_notices_each_kind_of_damage() {
                 .unwrap();
         }),
         ("pair forgets its pending invitation", |s, [pending, ..]| {
-            let mut pair = s.pair(&pending.sender, &pending.recipient).unwrap();
-            pair.pending = None;
-            let (low, high) = pair.users();
+            let stored = s.pair(&pending.sender, &pending.recipient).unwrap();
+            let (low, high) = stored.users();
+            let pair = Pair::restore(
+                low.clone(),
+                high.clone(),
+                None,
+                stored.connected_at(),
+                stored.cooldown_for(low),
+                stored.cooldown_for(high),
+            );
             s.pairs
                 .insert(keys::pair(low, high), records::encode_pair(&pair))
                 .unwrap();
@@ -1148,7 +1177,7 @@ fn accepted_at(store: &Store, inv: &Invitation) -> Timestamp {
     store
         .pair(&inv.sender, &inv.recipient)
         .unwrap()
-        .connected_at
+        .connected_at()
         .expect("connected")
 }
 
@@ -1160,6 +1189,7 @@ fn events_carry_their_id_time_true_state_and_note() {
     let event_id = InvitationId::new(ignored_at, 9_999);
     h.store
         .act(&h.policy, &user("bob"), &sent.id, &Action::Ignore, event_id, ignored_at)
+        .unwrap()
         .unwrap();
     let withdrawn_at = T0.plus(2 * MINUTE);
     let note = Note::parse("note", "  sorry, wrong person  ", 300).unwrap();
@@ -1261,7 +1291,7 @@ fn a_batch_writes_what_its_operations_write_one_at_a_time() {
         .iter()
         .enumerate()
         .filter_map(|(i, outcome)| match outcome {
-            Err(Error::Domain(e)) => Some((i, e.clone())),
+            Err(e) => Some((i, e.clone())),
             _ => None,
         })
         .collect();
@@ -1299,7 +1329,7 @@ fn a_corrupt_record_fails_the_whole_batch_and_writes_nothing() {
 
     let result = h.store.write_batch(&policy, ops[2..].iter());
 
-    assert!(matches!(result, Err(Error::Store(_))), "got {result:?}");
+    assert!(matches!(result, Err(StoreError::Corrupt(_))), "got {result:?}");
     assert_eq!(
         snapshot(&h.store),
         before,

@@ -5,18 +5,15 @@
 
 use std::time::Duration;
 
-use sled::{
-    Transactional as _,
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
-};
+use service_kit::storage::tx::{self, aborted, finish};
+use sled::{Transactional as _, transaction::TransactionalTree};
 
 use crate::{
     convert,
     domain::{
         Action, Activity, DomainError, EventKind, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest,
-        State, Timestamp, Transition, UserId,
+        Timestamp, Transition, UserId,
     },
-    error::Error,
 };
 
 use super::{Store, StoreError, keys, records};
@@ -26,22 +23,9 @@ pub(crate) const OUTBOX_SEQUENCE: &[u8] = b"outbox_sequence";
 /// How long an idempotency key stands for its first request.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
-
-fn abort<T>(e: impl Into<Error>) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e.into()))
-}
-
-fn corrupt(e: StoreError) -> ConflictableTransactionError<Error> {
-    ConflictableTransactionError::Abort(Error::Store(e))
-}
-
-fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
-    result.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => Error::Store(StoreError::Sled(e)),
-    })
-}
+/// What a transaction closure returns: an abort (a corrupt record) carries
+/// a [`StoreError`], and nothing of the transaction is written.
+type TxResult<T> = tx::TxResult<T, StoreError>;
 
 /// The result of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +61,7 @@ struct Tx<'a> {
 impl Tx<'_> {
     fn invitation(&self, id: &InvitationId) -> TxResult<Option<Invitation>> {
         match self.invitations.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(records::decode_invitation(&bytes).map_err(corrupt)?)),
+            Some(bytes) => records::decode_invitation(&bytes).map(Some).map_err(aborted),
             None => Ok(None),
         }
     }
@@ -95,7 +79,7 @@ impl Tx<'_> {
         let empty = Pair::new(a.clone(), b.clone());
         let (low, high) = empty.users();
         match self.pairs.get(keys::pair(low, high))? {
-            Some(bytes) => records::decode_pair(a, b, &bytes).map_err(corrupt),
+            Some(bytes) => records::decode_pair(a, b, &bytes).map_err(aborted),
             None => Ok(empty),
         }
     }
@@ -108,7 +92,7 @@ impl Tx<'_> {
 
     fn activity(&self, user: &UserId, now: Timestamp) -> TxResult<Activity> {
         let mut activity = match self.activity.get(keys::user_prefix(user))? {
-            Some(bytes) => records::decode_activity(&bytes).map_err(corrupt)?,
+            Some(bytes) => records::decode_activity(&bytes).map_err(aborted::<StoreError>)?,
             None => Activity::default(),
         };
         activity.prune(now);
@@ -149,7 +133,7 @@ impl Tx<'_> {
         let Some(bytes) = self.idempotency.get(record_key)? else {
             return Ok(Replay::Fresh);
         };
-        let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
+        let record = records::decode_idempotency(&bytes).map_err(aborted::<StoreError>)?;
         let created = Timestamp::from_millis(record.created_ms);
         if created.plus(IDEMPOTENCY_WINDOW) <= now {
             return Ok(Replay::Stale(created));
@@ -161,21 +145,19 @@ impl Tx<'_> {
             .invitation_id
             .as_slice()
             .try_into()
-            .map_err(|_| corrupt(StoreError::Corrupt("idempotency id".into())))?;
+            .map_err(|_| aborted(StoreError::Corrupt("idempotency id".into())))?;
         Ok(Replay::Same(InvitationId::from_bytes(id)))
     }
 
-    /// Takes an open invitation out of the open indexes and its pair, and
-    /// lowers its sender's open count.
-    fn close(&self, before: &Invitation, pair: &mut Pair, now: Timestamp) -> TxResult<Activity> {
+    /// Takes an open invitation out of the open indexes, and lowers its
+    /// sender's open count. What closing does to the pair is the pair's
+    /// rule (see [`Pair::closed`]).
+    fn close(&self, before: &Invitation, now: Timestamp) -> TxResult<Activity> {
         self.open_by_sender
             .remove(keys::user_invitation(&before.sender, &before.id))?;
         self.received
             .remove(keys::user_invitation(&before.recipient, &before.id))?;
         self.expiry.remove(&keys::expiry(before.expires_at, &before.id)[..])?;
-        if pair.pending.as_ref().is_some_and(|(id, _)| *id == before.id) {
-            pair.pending = None;
-        }
         let mut activity = self.activity(&before.sender, now)?;
         activity.record_closed();
         Ok(activity)
@@ -194,11 +176,12 @@ enum Replay {
     Stale(Timestamp),
 }
 
-/// A refusal: the operation wrote nothing, and the rest of its batch goes on.
-type Refusable<T> = TxResult<Result<T, Error>>;
+/// An operation's answer: `Ok(Err(_))` is a refusal by the rules, which
+/// wrote nothing, and the rest of its batch goes on.
+type Refusable<T> = TxResult<Result<T, DomainError>>;
 
-fn refuse<T>(e: impl Into<Error>) -> Refusable<T> {
-    Ok(Err(e.into()))
+fn refuse<T>(e: DomainError) -> Refusable<T> {
+    Ok(Err(e))
 }
 
 /// One write, as the writer batches them (see [`Store::write_batch`]).
@@ -301,7 +284,7 @@ impl Tx<'_> {
         self.open_by_sender
             .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
         self.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
-        pair.pending = Some((inv.id, inv.sender.clone()));
+        pair.invited(inv.id, inv.sender.clone());
         self.put_pair(&pair)?;
         activity.record_send(now);
         self.put_activity(&inv.sender, &activity)?;
@@ -342,36 +325,30 @@ impl Tx<'_> {
             Ok(Transition::Unchanged) => return Ok(Ok(TxOutcome::Unchanged(before))),
             Err(e) => return refuse(e),
         };
-        if matches!(after.state, State::Pending | State::Expired) {
-            return abort(StoreError::Corrupt(format!("no action leads to {}", after.state)));
-        }
         self.put_invitation(&after)?;
         let mut pair = self.pair(&before.sender, &before.recipient)?;
-        match after.state {
-            State::Ignored => {
+        // A change puts the invitation in the state its action names (see
+        // `Invitation::apply`), so the action says which entries change.
+        match action {
+            Action::Ignore => {
                 self.received
                     .remove(keys::user_invitation(&before.recipient, &before.id))?;
             }
-            State::Withdrawn => {
-                let mut activity = self.close(&before, &mut pair, now)?;
+            Action::Withdraw { .. } => {
+                let mut activity = self.close(&before, now)?;
                 activity.record_withdrawal(now);
                 self.put_activity(&before.sender, &activity)?;
-                pair.start_cooldown(&before.sender, now.plus(policy.reinvite_cooldown));
+                pair.withdrawn(&before.id, &before.sender, now.plus(policy.reinvite_cooldown));
             }
-            State::Accepted => {
-                let activity = self.close(&before, &mut pair, now)?;
+            Action::Accept => {
+                let activity = self.close(&before, now)?;
                 self.put_activity(&before.sender, &activity)?;
-                pair.connected_at = Some(now);
-                // Connecting settles any earlier withdrawal between them:
-                // after a later removal, either may invite afresh.
-                pair.cooldown_low_to_high = None;
-                pair.cooldown_high_to_low = None;
+                pair.accepted(&before.id, now);
                 self.connections
                     .insert(keys::connection(&before.sender, now, &before.recipient), &[])?;
                 self.connections
                     .insert(keys::connection(&before.recipient, now, &before.sender), &[])?;
             }
-            State::Pending | State::Expired => unreachable!("checked before the first write"),
         }
         self.put_pair(&pair)?;
         self.append_event(&after, &event, event_id, now)?;
@@ -387,7 +364,8 @@ impl Tx<'_> {
         };
         self.put_invitation(&after)?;
         let mut pair = self.pair(&before.sender, &before.recipient)?;
-        let activity = self.close(&before, &mut pair, now)?;
+        pair.closed(&before.id);
+        let activity = self.close(&before, now)?;
         self.put_activity(&before.sender, &activity)?;
         self.put_pair(&pair)?;
         self.append_event(&after, &EventKind::Expired, event_id, now)?;
@@ -396,8 +374,9 @@ impl Tx<'_> {
 
     fn remove_connection(&self, user: &UserId, other: &UserId) -> Refusable<()> {
         let mut pair = self.pair(user, other)?;
-        let Some(at) = pair.connected_at.take() else {
-            return refuse(DomainError::NotConnected);
+        let at = match pair.disconnect() {
+            Ok(at) => at,
+            Err(e) => return refuse(e),
         };
         self.connections.remove(keys::connection(user, at, other))?;
         self.connections.remove(keys::connection(other, at, user))?;
@@ -407,7 +386,7 @@ impl Tx<'_> {
 }
 
 impl Store {
-    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, Error> {
+    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let trees = (
             &self.invitations,
             &self.sent,
@@ -468,7 +447,7 @@ impl Store {
         &self,
         policy: &Policy,
         ops: impl Iterator<Item = &'a Op> + Clone,
-    ) -> Result<Vec<Result<OpOutcome, Error>>, Error> {
+    ) -> Result<Vec<Result<OpOutcome, DomainError>>, StoreError> {
         self.transact(|tx| ops.clone().map(|op| tx.apply(policy, op)).collect())
     }
 }
@@ -482,7 +461,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// The rule the request breaks, or a storage failure.
+    /// A storage failure; inside, the rule the request breaks.
     pub fn send(
         &self,
         policy: &Policy,
@@ -491,16 +470,16 @@ impl Store {
         id: InvitationId,
         event_id: InvitationId,
         now: Timestamp,
-    ) -> Result<SendOutcome, Error> {
-        self.transact(|tx| tx.send(policy, request, key, id, &event_id, now))?
+    ) -> Result<Result<SendOutcome, DomainError>, StoreError> {
+        self.transact(|tx| tx.send(policy, request, key, id, &event_id, now))
     }
 
     /// Withdraws, accepts or ignores an invitation for `actor`. Not flushed.
     ///
     /// # Errors
     ///
-    /// NotFound for an invitation the actor may not see, the rule the
-    /// action breaks, or a storage failure.
+    /// A storage failure; inside, NotFound for an invitation the actor may
+    /// not see, or the rule the action breaks.
     pub fn act(
         &self,
         policy: &Policy,
@@ -509,8 +488,8 @@ impl Store {
         action: &Action,
         event_id: InvitationId,
         now: Timestamp,
-    ) -> Result<TxOutcome, Error> {
-        self.transact(|tx| tx.act(policy, actor, id, action, &event_id, now))?
+    ) -> Result<Result<TxOutcome, DomainError>, StoreError> {
+        self.transact(|tx| tx.act(policy, actor, id, action, &event_id, now))
     }
 
     /// Expires one invitation if it is still open and due; `None` when
@@ -524,7 +503,7 @@ impl Store {
         id: &InvitationId,
         event_id: InvitationId,
         now: Timestamp,
-    ) -> Result<Option<Invitation>, Error> {
+    ) -> Result<Option<Invitation>, StoreError> {
         self.transact(|tx| tx.expire(id, &event_id, now))
     }
 
@@ -533,9 +512,9 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// NotConnected when there is none, or a storage failure.
-    pub fn remove_connection(&self, user: &UserId, other: &UserId) -> Result<(), Error> {
-        self.transact(|tx| tx.remove_connection(user, other))?
+    /// A storage failure; inside, NotConnected when there is none.
+    pub fn remove_connection(&self, user: &UserId, other: &UserId) -> Result<Result<(), DomainError>, StoreError> {
+        self.transact(|tx| tx.remove_connection(user, other))
     }
 }
 
@@ -546,30 +525,29 @@ impl Store {
     /// # Errors
     ///
     /// Storage failures.
-    pub fn prune_idempotency(&self, cutoff: Timestamp, limit: usize) -> Result<usize, Error> {
+    pub fn prune_idempotency(&self, cutoff: Timestamp, limit: usize) -> Result<usize, StoreError> {
         let mut removed = 0;
         let end = keys::sequence(cutoff.as_millis());
         let old: Vec<_> = self
             .idempotency_by_age
             .range(..end)
             .take(limit)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)?;
+            .collect::<Result<_, _>>()?;
         for (age_key, _) in old {
             let record_key = age_key[8..].to_vec();
-            finish(
-                (&self.idempotency, &self.idempotency_by_age).transaction(|(records_tree, ages)| {
+            finish::<_, StoreError>((&self.idempotency, &self.idempotency_by_age).transaction(
+                |(records_tree, ages)| {
                     // A newer record may have replaced the old one under the same key.
                     if let Some(bytes) = records_tree.get(&record_key)? {
-                        let record = records::decode_idempotency(&bytes).map_err(corrupt)?;
+                        let record = records::decode_idempotency(&bytes).map_err(aborted::<StoreError>)?;
                         if keys::sequence(record.created_ms)[..] == age_key[..8] {
                             records_tree.remove(record_key.as_slice())?;
                         }
                     }
                     ages.remove(&age_key)?;
                     Ok(())
-                }),
-            )?;
+                },
+            ))?;
             removed += 1;
         }
         Ok(removed)
