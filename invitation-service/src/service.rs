@@ -162,6 +162,7 @@ impl Invitations {
     /// One point read of an in-memory page as a rule, done in place: a hop
     /// to the blocking pool would cost more than the read.
     pub fn get(&self, viewer: &UserId, id: &InvitationId) -> Result<Invitation, Error> {
+        self.fail.ensure_running()?;
         let inv = self.fail.check(self.store.invitation(id).map_err(Error::from))?;
         inv.filter(|inv| inv.role_of(viewer).is_some())
             .ok_or(Error::Domain(crate::domain::DomainError::InvitationNotFound))
@@ -207,6 +208,7 @@ impl Invitations {
     ///
     /// A point read, done in place (see [`Self::get`]).
     pub fn pair(&self, a: &UserId, b: &UserId) -> Result<Pair, Error> {
+        self.fail.ensure_running()?;
         self.fail.check(self.store.pair(a, b).map_err(Error::from))
     }
 
@@ -289,7 +291,7 @@ mod tests {
     use crate::domain::ManualClock;
 
     #[tokio::test]
-    async fn after_a_storage_fault_reads_on_the_blocking_pool_are_refused() {
+    async fn after_a_storage_fault_reads_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let fail = FailStop::default();
@@ -302,7 +304,10 @@ mod tests {
 
         let refused = invitations.sent(ann.clone(), None, 10).await;
         assert!(matches!(refused, Err(Error::StorageFailed)), "{refused:?}");
-        let refused = invitations.stats(ann).await;
+        let refused = invitations.stats(ann.clone()).await;
+        assert!(matches!(refused, Err(Error::StorageFailed)), "{refused:?}");
+        // Point reads, made in place, too.
+        let refused = invitations.get(&ann, &InvitationId::new(Timestamp::from_millis(1), 1));
         assert!(matches!(refused, Err(Error::StorageFailed)), "{refused:?}");
     }
 }

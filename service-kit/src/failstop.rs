@@ -172,6 +172,15 @@ impl FailStop {
         result
     }
 
+    /// For storage work done in place (a point read): none after a fault.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] once tripped.
+    pub fn ensure_running(&self) -> Result<(), Stopped> {
+        if self.is_tripped() { Err(Stopped) } else { Ok(()) }
+    }
+
     /// Runs storage work `f` on `store` on the blocking pool: none after a
     /// storage fault (what sled holds in memory may differ from the disk),
     /// and a fault here trips this fail-stop.
@@ -189,9 +198,7 @@ impl FailStop {
         T: Send + 'static,
         E: Fault + From<Stopped> + From<TaskFailed> + Send + 'static,
     {
-        if self.is_tripped() {
-            return Err(Stopped.into());
-        }
+        self.ensure_running()?;
         let store = std::sync::Arc::clone(store);
         let result = tokio::task::spawn_blocking(move || f(&store))
             .await
