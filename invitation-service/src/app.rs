@@ -14,8 +14,8 @@ use service_kit::{
     auth::{Authenticator, JwtKeys},
     failstop::FailStop,
     limits::RateLimits,
-    metrics::{self, GrpcMetrics},
-    server::{self as kit, DESCRIPTOR_SETS, MAX_MESSAGE_BYTES},
+    metrics::ServiceMetrics,
+    server::{self as kit, MAX_MESSAGE_BYTES},
     storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
@@ -46,8 +46,8 @@ pub enum StartError {
     NotificationEndpoint { endpoint: String, reason: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
-    #[error("cannot serve metrics on {0} (INVITATION_METRICS_ADDR; empty turns them off): {1}")]
-    MetricsBind(SocketAddr, std::io::Error),
+    #[error("{0} (INVITATION_METRICS_ADDR; empty turns the endpoint off)")]
+    Metrics(#[from] service_kit::metrics::BindError),
     #[error("cannot start: {0}")]
     Writer(crate::Error),
     #[error("server: {0}")]
@@ -67,9 +67,7 @@ pub struct App {
     keys: Arc<JwtKeys>,
     sink: GrpcSink,
     config: Config,
-    registry: prometheus_client::registry::Registry,
-    grpc_metrics: GrpcMetrics,
-    metrics_listener: Option<TcpListener>,
+    metrics: ServiceMetrics,
     link: PublisherLink,
 }
 
@@ -117,18 +115,8 @@ impl App {
         )
         .map_err(StartError::Writer)?;
         let link = PublisherLink::default();
-        let mut registry = prometheus_client::registry::Registry::default();
-        let grpc_metrics = GrpcMetrics::register(&mut registry, &DESCRIPTOR_SETS);
-        metrics::register_storage(&mut registry);
-        crate::metrics::register(&mut registry, &invitations, &link);
-        let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(
-                metrics::bind(addr)
-                    .await
-                    .map_err(|e| StartError::MetricsBind(addr, e))?,
-            ),
-            None => None,
-        };
+        let mut metrics = ServiceMetrics::bind(config.metrics_addr).await?;
+        crate::metrics::register(&mut metrics.registry, &invitations, &link);
         Ok(Self {
             listener,
             local_addr,
@@ -136,9 +124,7 @@ impl App {
             keys,
             sink,
             config,
-            registry,
-            grpc_metrics,
-            metrics_listener,
+            metrics,
             link,
         })
     }
@@ -177,17 +163,11 @@ impl App {
             keys,
             sink,
             config,
-            registry,
-            grpc_metrics,
-            metrics_listener,
+            metrics,
             link,
         } = self;
-        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics_server = metrics_listener.map(|listener| {
-            tokio::spawn(metrics::serve(listener, Arc::new(registry), async {
-                let _ = metrics_stopped.await;
-            }))
-        });
+        let grpc_metrics = metrics.grpc.clone();
+        let metrics = metrics.serve();
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
         let limits = RateLimits::new(config.rate);
@@ -243,10 +223,7 @@ impl App {
 
         checkpointer.abort();
         housekeeping.abort();
-        let _ = stop_metrics.send(());
-        if let Some(server) = metrics_server {
-            let _ = server.await;
-        }
+        metrics.stop().await;
         let _ = stop_background.send(true);
         let _ = tokio::join!(sweeper, publisher, pruner);
         if !fail.is_tripped() {

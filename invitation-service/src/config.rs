@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use service_kit::{
-    config::{OptionalAddr, parse_duration, parse_optional_addr},
+    config::{OptionalAddr, SecretArgs, parse_duration, parse_optional_addr},
     limits::RateSettings,
     server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
 };
@@ -125,25 +125,6 @@ pub enum Command {
 
 // Environment values are never shown in --help: an unset variable would
 // show as `NAME=`, and a set one might be a secret.
-#[derive(Debug, Clone, Args)]
-pub struct SecretArgs {
-    /// The HS256 secret shared by both services.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// A file holding the secret, used when JWT_SECRET is unset.
-    #[arg(long, env = "JWT_SECRET_FILE", hide_env_values = true)]
-    pub jwt_secret_file: Option<PathBuf>,
-}
-
-impl SecretArgs {
-    /// # Errors
-    ///
-    /// A message saying how to set the secret.
-    pub fn resolve(&self) -> Result<String, String> {
-        service_kit::config::resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
     /// Address to listen on for gRPC.

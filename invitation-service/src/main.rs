@@ -9,11 +9,14 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser as _;
 use invitation_service::{
     App,
-    config::{Cli, Command, SecretArgs, ServeArgs},
+    config::{Cli, Command, ServeArgs},
     domain::SystemClock,
     storage::Store,
 };
-use service_kit::auth::{JwtKeys, MintError};
+use service_kit::{
+    auth::{JwtKeys, MintError},
+    config::SecretArgs,
+};
 
 /// mimalloc rather than the system allocator: sled copies and frees B-tree
 /// nodes on every write, and glibc's malloc took a quarter of the CPU of a

@@ -17,8 +17,8 @@ use service_kit::{
     auth::{Authenticator, JwtKeys, PUBLISH_SCOPE},
     failstop::FailStop,
     limits::RateLimits,
-    metrics::{self, GrpcMetrics},
-    server::{self as kit, DESCRIPTOR_SETS, MAX_MESSAGE_BYTES},
+    metrics::ServiceMetrics,
+    server::{self as kit, MAX_MESSAGE_BYTES},
     storage::{OpenError, open_checked, spawn_checkpointer, write_final_checkpoint},
 };
 use tokio::net::TcpListener;
@@ -45,8 +45,8 @@ pub enum StartError {
     DataDamaged { path: PathBuf, problem: String },
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
-    #[error("cannot serve metrics on {0} (NOTIFICATION_METRICS_ADDR; empty turns them off): {1}")]
-    MetricsBind(SocketAddr, std::io::Error),
+    #[error("{0} (NOTIFICATION_METRICS_ADDR; empty turns the endpoint off)")]
+    Metrics(#[from] service_kit::metrics::BindError),
     #[error("server: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error(
@@ -68,9 +68,7 @@ pub struct App {
     notifier: Notifier,
     keys: Arc<JwtKeys>,
     config: Config,
-    registry: prometheus_client::registry::Registry,
-    grpc_metrics: GrpcMetrics,
-    metrics_listener: Option<TcpListener>,
+    metrics: ServiceMetrics,
 }
 
 impl App {
@@ -106,27 +104,15 @@ impl App {
             default_digest_interval: config.digest_interval,
         };
         let notifier = Notifier::new(store, clock, settings, FailStop::for_folder(&config.data_dir));
-        let mut registry = prometheus_client::registry::Registry::default();
-        let grpc_metrics = GrpcMetrics::register(&mut registry, &DESCRIPTOR_SETS);
-        metrics::register_storage(&mut registry);
-        crate::metrics::register(&mut registry, &notifier);
-        let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(
-                metrics::bind(addr)
-                    .await
-                    .map_err(|e| StartError::MetricsBind(addr, e))?,
-            ),
-            None => None,
-        };
+        let mut metrics = ServiceMetrics::bind(config.metrics_addr).await?;
+        crate::metrics::register(&mut metrics.registry, &notifier);
         Ok(Self {
             listener,
             local_addr,
             notifier,
             keys,
             config,
-            registry,
-            grpc_metrics,
-            metrics_listener,
+            metrics,
         })
     }
 
@@ -153,16 +139,10 @@ impl App {
             notifier,
             keys,
             config,
-            registry,
-            grpc_metrics,
-            metrics_listener,
+            metrics,
         } = self;
-        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics_server = metrics_listener.map(|listener| {
-            tokio::spawn(metrics::serve(listener, Arc::new(registry), async {
-                let _ = metrics_stopped.await;
-            }))
-        });
+        let grpc_metrics = metrics.grpc.clone();
+        let metrics = metrics.serve();
         let (reporter, health) = kit::health(SERVICES).await;
         let (reflection_v1, reflection_v1alpha) = kit::reflection(SERVICES);
         let limits = RateLimits::new(config.rate);
@@ -206,10 +186,7 @@ impl App {
 
         checkpointer.abort();
         housekeeping.abort();
-        let _ = stop_metrics.send(());
-        if let Some(server) = metrics_server {
-            let _ = server.await;
-        }
+        metrics.stop().await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
         if fail.is_tripped() {

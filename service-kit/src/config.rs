@@ -13,6 +13,29 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{input}` is not a duration ({e}); use forms like 30s, 15m, 24h, 21d"))
 }
 
+/// The JWT secret's flags, which every binary that signs or checks tokens
+/// takes. Their values are never shown in `--help`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecretArgs {
+    /// The HS256 secret shared by both services.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A file holding the secret, used when JWT_SECRET is unset.
+    #[arg(long, env = "JWT_SECRET_FILE", hide_env_values = true)]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+}
+
+impl SecretArgs {
+    /// The secret, from the flags or their variables.
+    ///
+    /// # Errors
+    ///
+    /// A message saying how to set the secret.
+    pub fn resolve(&self) -> Result<String, String> {
+        resolve_jwt_secret(self.jwt_secret.as_deref(), self.jwt_secret_file.as_deref())
+    }
+}
+
 /// An address that may be turned off: an empty value means none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionalAddr(pub Option<SocketAddr>);

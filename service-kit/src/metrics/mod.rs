@@ -117,6 +117,88 @@ impl Collector for Sampler {
     }
 }
 
+/// The metrics endpoint's address cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// What one service exposes: the registry it fills at start-up, which
+/// already holds the per-RPC and the storage metrics, and where it serves
+/// them.
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    pub registry: Registry,
+    /// For [`crate::server::server`].
+    pub grpc: GrpcMetrics,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+impl ServiceMetrics {
+    /// The registry with the per-RPC and storage metrics, and the endpoint
+    /// bound on `addr` (none for `None`).
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn bind(addr: Option<SocketAddr>) -> Result<Self, BindError> {
+        let mut registry = Registry::default();
+        let grpc = GrpcMetrics::register(&mut registry, &crate::server::DESCRIPTOR_SETS);
+        register_storage(&mut registry);
+        let listener = match addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| BindError { addr, source })?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            registry,
+            grpc,
+            listener,
+        })
+    }
+
+    /// Serves `/metrics` (when bound) until [`MetricsServer::stop`].
+    #[must_use]
+    pub fn serve(self) -> MetricsServer {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let registry = Arc::new(self.registry);
+        let task = self.listener.map(|listener| {
+            tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = serve(listener, registry, shutdown).await {
+                    tracing::error!(error = %e, "the metrics endpoint failed");
+                }
+            })
+        });
+        MetricsServer { stop, task }
+    }
+}
+
+/// A running metrics endpoint.
+#[derive(Debug)]
+pub struct MetricsServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Stops serving and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
 /// `registry` in the OpenMetrics text format.
 #[must_use]
 pub fn render(registry: &Registry) -> String {
@@ -128,21 +210,12 @@ pub fn render(registry: &Registry) -> String {
     text
 }
 
-/// Binds the metrics endpoint's address.
-///
-/// # Errors
-///
-/// When the address cannot be bound (in use, not ours).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
-}
-
 /// Serves `GET /metrics` from `registry` on `listener` until `shutdown`.
 ///
 /// # Errors
 ///
 /// When the server fails.
-pub async fn serve(
+async fn serve(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
