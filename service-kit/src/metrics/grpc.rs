@@ -11,7 +11,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -47,54 +47,97 @@ type HistogramFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
 /// The per-RPC counters and histogram; cheap to clone (they are shared).
 #[derive(Debug, Clone)]
 pub struct GrpcMetrics {
-    started: Family<MethodLabels, Counter>,
+    /// Every method this server may serve, by path, with its series made
+    /// at start-up: a call costs one lookup, no label hashing, and a
+    /// client cannot grow the label sets with made-up paths.
+    methods: Arc<HashMap<String, Arc<Method>>>,
+}
+
+/// One method's series.
+#[derive(Debug)]
+struct Method {
+    labels: MethodLabels,
+    started: Counter,
+    handling: Histogram,
     handled: Family<HandledLabels, Counter>,
-    handling: HistogramFamily,
-    /// Every method this server may serve, by path: only these are counted,
-    /// so a client cannot grow the label sets with made-up paths.
-    methods: Arc<HashMap<String, MethodLabels>>,
+    /// `handled`'s series for each code, made when first used.
+    by_code: [OnceLock<Counter>; 17],
+}
+
+impl Method {
+    fn handled(&self, code: Code) -> &Counter {
+        let slot = usize::try_from(code as i32).unwrap_or(usize::from(Code::Unknown as u8));
+        self.by_code[slot.min(16)].get_or_init(|| {
+            let MethodLabels {
+                grpc_type,
+                grpc_service,
+                grpc_method,
+            } = self.labels.clone();
+            self.handled
+                .get_or_create(&HandledLabels {
+                    grpc_type,
+                    grpc_service,
+                    grpc_method,
+                    grpc_code: code_name(code),
+                })
+                .clone()
+        })
+    }
 }
 
 impl GrpcMetrics {
     /// Registers the three families in `registry`, for the methods of every
-    /// service in the encoded `FileDescriptorSet`s `descriptor_sets`.
+    /// service in the encoded `FileDescriptorSet`s `descriptor_sets`; every
+    /// method starts at zero, so a rate over a quiet method reads 0, not
+    /// nothing.
     ///
     /// # Panics
     ///
     /// If a descriptor set does not decode (they are compiled in).
     pub fn register(registry: &mut Registry, descriptor_sets: &[&[u8]]) -> Self {
-        let metrics = Self {
-            started: Family::default(),
-            handled: Family::default(),
-            handling: Family::new_with_constructor(|| Histogram::new(BUCKETS)),
-            methods: Arc::new(methods(descriptor_sets)),
-        };
+        let started = Family::<MethodLabels, Counter>::default();
+        let handled = Family::<HandledLabels, Counter>::default();
+        let handling: HistogramFamily = Family::new_with_constructor(|| Histogram::new(BUCKETS));
+        let methods = methods(descriptor_sets)
+            .into_iter()
+            .map(|(path, labels)| {
+                let method = Method {
+                    started: started.get_or_create(&labels).clone(),
+                    handling: handling.get_or_create(&labels).clone(),
+                    handled: handled.clone(),
+                    by_code: std::array::from_fn(|_| OnceLock::new()),
+                    labels,
+                };
+                (path, Arc::new(method))
+            })
+            .collect();
         registry.register(
             "grpc_server_started",
             "Total number of RPCs started on the server.",
-            metrics.started.clone(),
+            started,
         );
         registry.register(
             "grpc_server_handled",
             "Total number of RPCs completed on the server, regardless of success or failure.",
-            metrics.handled.clone(),
+            handled,
         );
         registry.register(
             "grpc_server_handling_seconds",
             "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
-            metrics.handling.clone(),
+            handling,
         );
-        metrics
+        Self {
+            methods: Arc::new(methods),
+        }
     }
 
     /// A call to `path` starting now, counted as started; `None` for a path
     /// no service here has.
     fn start(&self, path: &str) -> Option<Call> {
-        let labels = self.methods.get(path)?.clone();
-        self.started.get_or_create(&labels).inc();
+        let method = Arc::clone(self.methods.get(path)?);
+        method.started.inc();
         Some(Call {
-            metrics: self.clone(),
-            labels,
+            method,
             started: Instant::now(),
             done: false,
         })
@@ -163,8 +206,7 @@ fn code_name(code: Code) -> &'static str {
 /// One call being served: counted as handled exactly once.
 #[derive(Debug)]
 struct Call {
-    metrics: GrpcMetrics,
-    labels: MethodLabels,
+    method: Arc<Method>,
     started: Instant,
     done: bool,
 }
@@ -177,39 +219,24 @@ impl Call {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        let labels = &self.method.labels;
         if code == Code::Cancelled {
             tracing::debug!(
-                rpc = %self.labels.grpc_method,
-                service = %self.labels.grpc_service,
+                rpc = %labels.grpc_method,
+                service = %labels.grpc_service,
                 "call cancelled by the client"
             );
         } else if code != Code::Ok {
             tracing::info!(
-                rpc = %self.labels.grpc_method,
-                service = %self.labels.grpc_service,
+                rpc = %labels.grpc_method,
+                service = %labels.grpc_service,
                 code = code_name(code),
                 message,
                 "request refused"
             );
         }
-        let MethodLabels {
-            grpc_type,
-            grpc_service,
-            grpc_method,
-        } = self.labels.clone();
-        self.metrics
-            .handling
-            .get_or_create(&self.labels)
-            .observe(self.started.elapsed().as_secs_f64());
-        self.metrics
-            .handled
-            .get_or_create(&HandledLabels {
-                grpc_type,
-                grpc_service,
-                grpc_method,
-                grpc_code: code_name(code),
-            })
-            .inc();
+        self.method.handling.observe(self.started.elapsed().as_secs_f64());
+        self.method.handled(code).inc();
     }
 
     /// Follows `response` to its status: in its headers (a reply without a
