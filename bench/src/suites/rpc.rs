@@ -152,39 +152,32 @@ pub(crate) async fn send(ctx: &Ctx) -> Result<RpcReport, String> {
     // The latency target's load: an open loop at 80 % of the peak this
     // closed loop just measured (by Little's law no server meets a tight
     // p99 with 1,000 requests queued at once; at 80 % of its peak it should).
+    // Sends at `rate` for the open-loop window, from senders of their own.
+    let open_sends = async |label: &str, senders: &str, rate: f64| {
+        let sends = (rate * sizes.open_secs).ceil() as u64;
+        let senders = Senders::new(&ctx.tokens, senders, sends);
+        load::open(
+            label,
+            &pool,
+            rate,
+            sizes.open(),
+            &probe,
+            send_op(senders, Arc::clone(&created)),
+        )
+        .await
+    };
     if let Some(peak) = report.closed().map(|r| r.throughput).filter(|t| *t > 0.0) {
         let rate = (peak * PEAK_SHARE).round().max(1.0);
-        let sends = (rate * sizes.open_secs).ceil() as u64;
-        let senders = Senders::new(&ctx.tokens, "s80", sends);
-        report.runs.push(
-            load::open(
-                &format!("{PEAK_LABEL} ({rate:.0}/s)"),
-                &pool,
-                rate,
-                sizes.open(),
-                &probe,
-                send_op(senders, Arc::clone(&created)),
-            )
-            .await,
-        );
+        report
+            .runs
+            .push(open_sends(&format!("{PEAK_LABEL} ({rate:.0}/s)"), "s80", rate).await);
         report.send_backlog_secs = Some(report.send_backlog_secs.unwrap_or(0.0) + settle(ctx, &pair).await?);
     }
 
     for &rate in &sizes.send_rates {
-        let sends = (rate * sizes.open_secs).ceil() as u64;
-        let senders = Senders::new(&ctx.tokens, &format!("so{rate}"), sends);
-        let label = format!("send open {rate}/s");
-        report.runs.push(
-            load::open(
-                &label,
-                &pool,
-                rate,
-                sizes.open(),
-                &probe,
-                send_op(senders, Arc::clone(&created)),
-            )
-            .await,
-        );
+        report
+            .runs
+            .push(open_sends(&format!("send open {rate}/s"), &format!("so{rate}"), rate).await);
     }
     let per_invitation =
         sys::disk_bytes(pair.invitation.data_dir()) as f64 / created.load(Ordering::Relaxed).max(1) as f64;

@@ -6,11 +6,10 @@ use std::{sync::Arc, time::Duration};
 
 use invitation_service::{App, app::StartError, domain::ManualClock};
 use proto::invitations::v1 as pb;
-use service_kit::auth::JwtKeys;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::helpers::{Bearer, SECRET, START, test_config};
+use crate::helpers::{START, connect_as, test_config};
 
 #[tokio::test]
 async fn after_a_storage_fault_the_service_refuses_work_goes_not_serving_and_fails_its_run() {
@@ -26,17 +25,7 @@ async fn after_a_storage_fault_the_service_refuses_work_goes_not_serving_and_fai
     let run = tokio::spawn(app.run(async {
         let _ = stopped.await;
     }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let token = JwtKeys::new(SECRET)
-        .unwrap()
-        .mint("alice", None, Duration::from_secs(60), None)
-        .unwrap();
-    let mut client =
-        pb::invitation_service_client::InvitationServiceClient::with_interceptor(channel.clone(), Bearer::new(&token));
+    let (channel, mut client) = connect_as(addr, "alice").await;
     let send = |to: &str| pb::SendInvitationRequest {
         recipient_id: to.into(),
         message: String::new(),

@@ -48,6 +48,22 @@ impl Interceptor for Bearer {
 
 pub(crate) type Client = InvitationServiceClient<InterceptedService<Channel, Bearer>>;
 
+/// A connection to a server the test started itself at `addr`, and a
+/// client on it acting as `user`.
+pub(crate) async fn connect_as(addr: std::net::SocketAddr, user: &str) -> (Channel, Client) {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token = JwtKeys::new(SECRET)
+        .unwrap()
+        .mint(user, None, Duration::from_secs(600), None)
+        .unwrap();
+    let client = InvitationServiceClient::with_interceptor(channel.clone(), Bearer::new(&token));
+    (channel, client)
+}
+
 /// A running server and what a test needs to drive it.
 #[derive(Debug)]
 pub(crate) struct TestApp {

@@ -13,9 +13,8 @@ use std::{
 
 use proto::invitations::v1 as pb;
 use service_kit::auth::JwtKeys;
-use tonic::transport::Channel;
 
-use crate::helpers::{Bearer, Client, SECRET};
+use crate::helpers::{Client, SECRET, connect_as};
 
 const BIN: &str = env!("CARGO_BIN_EXE_invitation-service");
 
@@ -79,16 +78,7 @@ impl Server {
     }
 
     async fn client(&self, user: &str) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let token = JwtKeys::new(SECRET)
-            .unwrap()
-            .mint(user, None, Duration::from_secs(600), None)
-            .unwrap();
-        pb::invitation_service_client::InvitationServiceClient::with_interceptor(channel, Bearer::new(&token))
+        connect_as(self.addr, user).await.1
     }
 
     fn signal(&self, name: &str) {
