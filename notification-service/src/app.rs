@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::{
+    channels::ChannelMetrics,
     config::Config,
     domain::{Clock, Settings},
     grpc::NotificationApi,
@@ -69,6 +70,7 @@ pub struct App {
     keys: Arc<JwtKeys>,
     config: Config,
     metrics: ServiceMetrics,
+    channel_metrics: ChannelMetrics,
 }
 
 impl App {
@@ -102,11 +104,14 @@ impl App {
         let settings = Settings {
             undo_window: config.undo_window,
             default_digest_interval: config.digest_interval,
+            channels: config.channels.available(),
         };
         let notifier = Notifier::new(store, clock, settings, FailStop::for_folder(&config.data_dir));
         let mut metrics = ServiceMetrics::bind(config.metrics_addr).await?;
         crate::metrics::register(&mut metrics.registry, &notifier);
+        let channel_metrics = ChannelMetrics::register(&mut metrics.registry);
         Ok(Self {
+            channel_metrics,
             listener,
             local_addr,
             notifier,
@@ -140,6 +145,7 @@ impl App {
             keys,
             config,
             metrics,
+            channel_metrics,
         } = self;
         let grpc_metrics = metrics.grpc.clone();
         let metrics = metrics.serve();
@@ -165,6 +171,13 @@ impl App {
         );
 
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+        let senders = crate::channels::spawn(
+            &notifier,
+            &config.channels,
+            &channel_metrics,
+            config.timer_tick,
+            &timers_stopped,
+        );
         let timers = tokio::spawn(crate::timers::run(notifier.clone(), config.timer_tick, timers_stopped));
 
         let router = kit::server(config.max_streams_per_connection, grpc_metrics)
@@ -189,6 +202,9 @@ impl App {
         metrics.stop().await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        for sender in senders {
+            let _ = sender.await;
+        }
         if fail.is_tripped() {
             // sled flushes when its last handle is dropped, and after some
             // faults (a blob write that ran out of space) that flush waits

@@ -4,6 +4,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::channels::{ChannelArgs, ChannelSettings};
 use service_kit::{
     config::{OptionalAddr, SecretArgs, parse_duration, parse_optional_addr},
     limits::RateSettings,
@@ -28,6 +30,8 @@ pub struct Config {
     pub rate: RateSettings,
     /// Concurrent calls one HTTP/2 connection may hold.
     pub max_streams_per_connection: u32,
+    /// E-mail and push, where configured.
+    pub channels: ChannelSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -41,6 +45,7 @@ impl std::fmt::Debug for Config {
             .field("timer_tick", &self.timer_tick)
             .field("rate", &self.rate)
             .field("max_streams_per_connection", &self.max_streams_per_connection)
+            .field("channels", &self.channels)
             .finish_non_exhaustive()
     }
 }
@@ -64,7 +69,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Ask the server on --listen-addr (127.0.0.1 for 0.0.0.0) for its gRPC
     /// health: exit 0 when SERVING, 1 otherwise. For container health checks.
     Healthcheck {
@@ -170,6 +175,8 @@ pub struct ServeArgs {
     #[arg(long, env = "NOTIFICATION_MAX_STREAMS_PER_CONNECTION", hide_env_values = true,
           default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_connection: u32,
+    #[command(flatten)]
+    pub channels: ChannelArgs,
 }
 
 impl ServeArgs {
@@ -190,6 +197,7 @@ impl ServeArgs {
             reads_per_second,
             writes_per_second,
             max_streams_per_connection,
+            channels,
         } = self;
         if digest_interval.is_zero() {
             return Err("--digest-interval (NOTIFICATION_DIGEST_INTERVAL) must be longer than 0s".to_owned());
@@ -207,6 +215,7 @@ impl ServeArgs {
                 writes_per_second,
             },
             max_streams_per_connection,
+            channels: channels.into_settings()?,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use proto::notifications::v1 as pb;
 
-use crate::domain::{Notification, Topic, Update, UpdateKind, render};
+use crate::domain::{Channel, ChannelState, DeliveryStatus, Notification, Topic, Update, UpdateKind, render};
 
 pub(crate) use service_kit::time::{from_proto as from_timestamp, to_proto as timestamp};
 
@@ -14,6 +14,42 @@ pub(crate) fn topic(topic: Topic) -> pb::Topic {
         Topic::InvitationAccepted => pb::Topic::InvitationAccepted,
         Topic::InvitationWithdrawn => pb::Topic::InvitationWithdrawn,
         Topic::WithdrawalNote => pb::Topic::WithdrawalNote,
+    }
+}
+
+#[must_use]
+pub(crate) fn channel(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::InApp => pb::Channel::InApp,
+        Channel::Email => pb::Channel::Email,
+        Channel::Push => pb::Channel::Push,
+    }
+}
+
+#[must_use]
+pub(crate) fn delivery_status(status: &DeliveryStatus) -> pb::GetDeliveryStatusResponse {
+    let DeliveryStatus {
+        delivered,
+        deliver_at,
+        channels,
+    } = status;
+    pb::GetDeliveryStatusResponse {
+        delivered: *delivered,
+        deliver_at: deliver_at.map(timestamp),
+        channels: channels
+            .iter()
+            .map(|&(c, state, at)| pb::ChannelStatus {
+                channel: channel(c).into(),
+                state: match state {
+                    ChannelState::Pending => pb::ChannelState::Pending,
+                    ChannelState::Sent => pb::ChannelState::Sent,
+                    ChannelState::Failed => pb::ChannelState::Failed,
+                    ChannelState::None => pb::ChannelState::None,
+                }
+                .into(),
+                at: at.map(timestamp),
+            })
+            .collect(),
     }
 }
 
@@ -64,7 +100,7 @@ mod tests {
     fn delivered(detail: Detail) -> Notification {
         let mut n = Notification::pending(1 << 32, Topic::InvitationReceived, AT, false);
         n.push(Item::new("inv-1", Detail::Full, "alice", "Alice", "Hello"));
-        n.deliver(3, AT, detail);
+        n.deliver(3, AT, detail, crate::domain::Channels::IN_APP);
         n.set_cursor(8);
         n
     }

@@ -17,6 +17,12 @@ const ERROR_DOMAIN: &str = "notifications.v1";
 pub enum Error {
     #[error("{field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    #[error("{field} chooses {channel}, which this server does not offer (its operator has not set {variable})")]
+    ChannelUnavailable {
+        field: &'static str,
+        channel: &'static str,
+        variable: &'static str,
+    },
     /// The same message whether the invitation is unknown or someone else's.
     #[error("no delivery status for this invitation")]
     DeliveryStatusNotFound,
@@ -82,6 +88,15 @@ impl From<Error> for Status {
                 Code::InvalidArgument,
                 message,
                 ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            Error::ChannelUnavailable { channel, variable, .. } => Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_precondition_failure_violation(
+                    "CHANNEL_UNAVAILABLE",
+                    channel,
+                    format!("the server offers {channel} once {variable} is set"),
+                ),
             ),
             Error::DeliveryStatusNotFound => Status::not_found(message),
             Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),

@@ -1,10 +1,12 @@
 //! notification-service: applies each recipient's preferences to invitation
 //! events before delivery to live streams and a stored inbox, with an undo
-//! window, digests, and retraction of what a withdrawal makes untrue.
+//! window, digests, and retraction of what a withdrawal makes untrue; and
+//! by e-mail and push where the recipient chose them.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod channels;
 pub mod config;
 mod convert;
 pub mod domain;

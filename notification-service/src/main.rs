@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             Ok(secret) => service_kit::admin::run_backup("notification-service", listen.listen_addr, &secret, &to),
             Err(message) => fail(&message),
         },
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }
 }

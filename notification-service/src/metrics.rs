@@ -4,7 +4,7 @@
 use prometheus_client::registry::Registry;
 use service_kit::metrics::{Sample, Sampler};
 
-use crate::service::Notifier;
+use crate::{domain::Channel, service::Notifier};
 
 /// Registers the figures of `notifier` in `registry`.
 pub(crate) fn register(registry: &mut Registry, notifier: &Notifier) {
@@ -45,6 +45,32 @@ pub(crate) fn register(registry: &mut Registry, notifier: &Notifier) {
             ]),
             Err(e) => tracing::warn!(error = %e, "cannot count undelivered notifications for the metrics"),
         }
+        let now = notifier.now();
+        let mut queued = Vec::new();
+        let mut oldest = Vec::new();
+        for channel in [Channel::Email, Channel::Push] {
+            match notifier.store().outbound_figures(channel, now) {
+                Ok((count, age)) => {
+                    queued.push((channel.name(), count as f64));
+                    oldest.push((channel.name(), age.map_or(0.0, |a| a.as_secs_f64())));
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbound queues for the metrics"),
+            }
+        }
+        samples.extend([
+            Sample::GaugeBy {
+                name: "notification_channel_queued",
+                help: "Messages waiting to be sent by e-mail or push (retries included).",
+                label: "channel",
+                values: queued,
+            },
+            Sample::GaugeBy {
+                name: "notification_channel_oldest_queued_seconds",
+                help: "Age of the oldest message at the head of a queue (0 when none waits): how far behind a channel is.",
+                label: "channel",
+                values: oldest,
+            },
+        ]);
         samples
     });
 }

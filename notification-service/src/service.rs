@@ -13,11 +13,11 @@ use tonic::Status;
 
 use crate::{
     convert,
-    domain::{Clock, Event, Notification, Preferences, Settings, Timestamp},
+    domain::{Channel, Channels, Clock, DeliveryStatus, Event, Notification, Preferences, Settings, Timestamp},
     error::Error,
     hub::{Hub, TooManyStreams},
     pump::{CHANNEL_CAPACITY, Pump},
-    storage::{Page, Store},
+    storage::{Job, Outcome, Page, Store},
 };
 
 fn flush(store: &Store) -> Result<(), Error> {
@@ -66,6 +66,12 @@ impl Notifier {
     #[must_use]
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The channels this server delivers on.
+    #[must_use]
+    pub fn channels(&self) -> Channels {
+        self.settings.channels
     }
 
     #[must_use]
@@ -172,13 +178,14 @@ impl Notifier {
         let _writer = self.writer.lock().await;
         let _writing = self.writes.read().await;
         let now = self.now();
+        let settings = Arc::clone(&self.settings);
         let updates = self
             .blocking(move |store| {
                 let (mut updates, mut fired) = (Vec::new(), 0);
                 loop {
                     let due = store.due(now, FIRE_BATCH)?;
                     for notification in &due {
-                        updates.extend(store.fire(notification, now)?);
+                        updates.extend(store.fire(notification, &settings, now)?);
                     }
                     fired += due.len();
                     if due.len() < FIRE_BATCH {
@@ -194,6 +201,43 @@ impl Notifier {
             .await?;
         self.hub.publish(&updates);
         Ok(updates.len())
+    }
+
+    /// Begins a try of up to `limit` messages due on `channel` (durably:
+    /// see [`Store::begin_tries`]).
+    ///
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn begin_tries(
+        &self,
+        channel: Channel,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Job>, Error> {
+        let _writing = self.writes.read().await;
+        let now = self.now();
+        self.blocking(move |store| {
+            let due = store.due_jobs(channel, now, limit)?;
+            if due.is_empty() {
+                return Ok(Vec::new());
+            }
+            let jobs = store.begin_tries(&due, now, lease)?;
+            flush(store)?;
+            Ok(jobs)
+        })
+        .await
+    }
+
+    /// Records durably how a try of `job` ended.
+    ///
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn finish_try(&self, job: Job, outcome: Outcome) -> Result<(), Error> {
+        let now = self.now();
+        self.durably(move |store| Ok(store.finish_try(&job, outcome, now)?))
+            .await
     }
 
     /// # Errors
@@ -256,20 +300,17 @@ impl Notifier {
         self.blocking(move |store| Ok(store.unread_count(&user)?)).await
     }
 
-    /// (delivered, deliver_at) for the invitation's sender.
+    /// What the invitation's sender may learn of its delivery.
     ///
     /// # Errors
     ///
     /// NotFound for an unknown invitation or a caller who is not its sender.
-    pub async fn delivery_status(
-        &self,
-        invitation_id: String,
-        caller: String,
-    ) -> Result<(bool, Option<Timestamp>), Error> {
+    pub async fn delivery_status(&self, invitation_id: String, caller: String) -> Result<DeliveryStatus, Error> {
         let now = self.now();
+        let available = self.settings.channels;
         self.blocking(move |store| {
             store
-                .delivery_status(&invitation_id, &caller, now)?
+                .delivery_status(&invitation_id, &caller, available, now)?
                 .ok_or(Error::DeliveryStatusNotFound)
         })
         .await

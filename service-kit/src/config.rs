@@ -64,23 +64,39 @@ pub fn parse_optional_addr(input: &str) -> Result<OptionalAddr, String> {
 /// A message saying how to set the secret when neither gives one, or when
 /// the file cannot be read.
 pub fn resolve_jwt_secret(secret: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
-    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        return Ok(secret.to_owned());
-    }
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read JWT_SECRET_FILE {}: {e}", path.display()))?;
-        let secret = text.trim();
-        if !secret.is_empty() {
-            return Ok(secret.to_owned());
-        }
-        return Err(format!("JWT_SECRET_FILE {} is empty", path.display()));
+    if let Some(secret) = secret_value("JWT_SECRET", secret, file)? {
+        return Ok(secret);
     }
     Err(
         "JWT_SECRET is not set: both services need the same secret to sign and check tokens, \
          for example `export JWT_SECRET=$(openssl rand -hex 32)`"
             .to_owned(),
     )
+}
+
+/// A secret given as `VARIABLE` (which wins) or in the file named by
+/// `VARIABLE_FILE`, trimmed; `None` when neither is set.
+///
+/// # Errors
+///
+/// When the file cannot be read or holds nothing.
+pub fn secret_value(
+    variable: &str,
+    secret: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        return Ok(Some(secret.to_owned()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {variable}_FILE {}: {e}", path.display()))?;
+    match text.trim() {
+        "" => Err(format!("{variable}_FILE {} is empty", path.display())),
+        secret => Ok(Some(secret.to_owned())),
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub(crate) async fn immediate(client: &mut Notifications, detail: npb::Detail) {
         enabled: true,
         delivery: npb::Delivery::Immediate.into(),
         detail: detail.into(),
+        channels: Vec::new(),
     };
     let request = npb::UpdatePreferencesRequest {
         preferences: Some(npb::Preferences {

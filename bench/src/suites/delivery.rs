@@ -75,6 +75,7 @@ pub(crate) fn immediate() -> npb::UpdatePreferencesRequest {
                 enabled: true,
                 delivery: npb::Delivery::Immediate.into(),
                 detail: npb::Detail::Full.into(),
+                channels: Vec::new(),
             }),
             ..npb::Preferences::default()
         }),

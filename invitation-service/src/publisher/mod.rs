@@ -8,7 +8,6 @@
 //! Events are at least once on the wire (a reconnect resends what was not
 //! acknowledged); the receiver applies each sequence once.
 
-mod backoff;
 mod grpc;
 mod prune;
 mod session;
@@ -29,7 +28,7 @@ pub use grpc::{GrpcSink, GrpcStream};
 pub(crate) use prune::prune_periodically;
 pub use sink::{EventSink, EventStream, SinkError};
 
-use backoff::Backoff;
+use service_kit::backoff::Backoff;
 
 /// The source name in the hello, and the subject of the service token.
 pub const SOURCE: &str = "invitation-service";
@@ -73,7 +72,8 @@ pub(crate) async fn run<S: EventSink>(
 
 async fn publish_forever<S: EventSink>(sink: &mut S, invitations: &Invitations, link: PublisherLink) {
     let mut retry = Retry {
-        backoff: Backoff::default(),
+        // Reconnections: 100 ms, doubling to at most 5 s.
+        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
         link: Link::Starting,
         connected: link,
     };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Delivery, Detail, Event, EventKind, Item, Preferences, Timestamp, Topic};
+use super::{Channels, Delivery, Detail, EmailAddress, Event, EventKind, Item, Preferences, Timestamp, Topic};
 
 /// Server-wide settings the decisions depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub struct Settings {
     pub undo_window: Duration,
     /// The digest interval for users who chose none.
     pub default_digest_interval: Duration,
+    /// The channels this server delivers on: IN_APP always, EMAIL with a
+    /// mail server, PUSH with a webhook.
+    pub channels: Channels,
 }
 
 /// What to do about one event, for one user.
@@ -112,23 +115,38 @@ pub fn decide(
 
 /// What becomes of a pending notification when its time comes, under its
 /// owner's preferences then: they may have changed since it was held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AtDelivery {
     /// The topic was turned off (or notifications paused) since: the
     /// notification is dropped, and its invitations' delivery forgotten.
     Drop,
     /// Delivered with `detail`: MINIMAL chosen since strips identities and
     /// notes, while FULL chosen since cannot bring back what was never kept.
-    Deliver { detail: Detail },
+    /// On `channels` (never empty), e-mailed to `email` when they include
+    /// EMAIL.
+    Deliver {
+        detail: Detail,
+        channels: Channels,
+        email: Option<EmailAddress>,
+    },
 }
 
-/// Decides the delivery of a pending notification about `topic`.
+/// Decides the delivery of a pending notification about `topic`, on the
+/// channels the server has.
 #[must_use]
-pub fn at_delivery(topic: Topic, preferences: &Preferences) -> AtDelivery {
+pub fn at_delivery(topic: Topic, preferences: &Preferences, available: Channels) -> AtDelivery {
     match preferences.active(topic) {
-        Some(preference) => AtDelivery::Deliver {
-            detail: preference.detail,
-        },
+        Some(preference) => {
+            let channels = preferences.channels(topic, available);
+            AtDelivery::Deliver {
+                detail: preference.detail,
+                channels,
+                email: channels
+                    .contains(super::Channel::Email)
+                    .then(|| preferences.email_address.clone())
+                    .flatten(),
+            }
+        }
         None => AtDelivery::Drop,
     }
 }
@@ -171,7 +189,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::{TopicPreference, render};
+    use crate::domain::{Channel, TopicPreference, render};
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
     const UNDO: Duration = Duration::from_secs(10);
@@ -179,6 +197,7 @@ mod tests {
     const SETTINGS: Settings = Settings {
         undo_window: UNDO,
         default_digest_interval: DEFAULT_INTERVAL,
+        channels: Channels::IN_APP,
     };
     const DELIVERIES: [Delivery; 2] = [Delivery::Immediate, Delivery::Digest];
     const DETAILS: [Detail; 2] = [Detail::Full, Detail::Minimal];
@@ -222,6 +241,7 @@ mod tests {
             enabled,
             delivery,
             detail,
+            channels: Channels::NONE,
         };
         Preferences {
             invitation_received: pref,
@@ -230,6 +250,7 @@ mod tests {
             withdrawal_note: pref,
             digest_interval: None,
             paused,
+            email_address: None,
         }
     }
 
@@ -505,6 +526,7 @@ mod tests {
                         enabled,
                         delivery,
                         detail,
+                        channels: Channels::NONE,
                     };
                     flags
                         .into_iter()
@@ -524,6 +546,7 @@ mod tests {
                 enabled,
                 delivery,
                 detail,
+                channels: Channels::NONE,
             })
     }
 
@@ -537,6 +560,7 @@ mod tests {
                 withdrawal_note: note,
                 digest_interval,
                 paused,
+                email_address: None,
             },
         )
     }
@@ -574,6 +598,7 @@ mod tests {
         (0u64..120, 60u64..86_400).prop_map(|(undo, interval)| Settings {
             undo_window: Duration::from_secs(undo),
             default_digest_interval: Duration::from_secs(interval),
+            channels: Channels::IN_APP,
         })
     }
 
@@ -587,12 +612,12 @@ mod tests {
                     pref,
                 );
                 let expected = if pref.enabled && !paused {
-                    AtDelivery::Deliver { detail: pref.detail }
+                    in_app(pref.detail)
                 } else {
                     AtDelivery::Drop
                 };
                 let context = format!("{topic:?} {pref:?} paused={paused} others_on={others_on}");
-                assert_eq!(at_delivery(topic, &prefs), expected, "{context}");
+                assert_eq!(at_delivery(topic, &prefs, ALL_CHANNELS), expected, "{context}");
             }
         }
     }
@@ -601,8 +626,8 @@ mod tests {
     fn at_delivery_follows_a_change_to_minimal_made_while_held() {
         let held_under = uniform(true, Delivery::Digest, Detail::Full, false);
         assert_eq!(
-            at_delivery(Topic::InvitationReceived, &held_under),
-            AtDelivery::Deliver { detail: Detail::Full }
+            at_delivery(Topic::InvitationReceived, &held_under, ALL_CHANNELS),
+            in_app(Detail::Full)
         );
         let now = with_topic(
             held_under,
@@ -611,19 +636,69 @@ mod tests {
                 enabled: true,
                 delivery: Delivery::Digest,
                 detail: Detail::Minimal,
+                channels: Channels::NONE,
             },
         );
         assert_eq!(
-            at_delivery(Topic::InvitationReceived, &now),
-            AtDelivery::Deliver {
-                detail: Detail::Minimal
-            }
+            at_delivery(Topic::InvitationReceived, &now, ALL_CHANNELS),
+            in_app(Detail::Minimal)
         );
         assert_eq!(
-            at_delivery(Topic::InvitationAccepted, &now),
-            AtDelivery::Deliver { detail: Detail::Full },
+            at_delivery(Topic::InvitationAccepted, &now, ALL_CHANNELS),
+            in_app(Detail::Full),
             "per topic"
         );
+    }
+
+    const ALL_CHANNELS: Channels = Channels::IN_APP.with(Channel::Email).with(Channel::Push);
+
+    fn in_app(detail: Detail) -> AtDelivery {
+        AtDelivery::Deliver {
+            detail,
+            channels: Channels::IN_APP,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn at_delivery_uses_the_chosen_channels_the_server_has() {
+        let address = EmailAddress::parse("bob@example.com").unwrap();
+        let mut prefs = Preferences {
+            email_address: Some(address.clone()),
+            ..Preferences::default()
+        };
+        prefs.invitation_received.channels = Channels::of([Channel::Email, Channel::Push]);
+        let received = |prefs: &Preferences, available| at_delivery(Topic::InvitationReceived, prefs, available);
+        assert_eq!(
+            received(&prefs, ALL_CHANNELS),
+            AtDelivery::Deliver {
+                detail: Detail::Full,
+                channels: Channels::of([Channel::Email, Channel::Push]),
+                email: Some(address.clone()),
+            }
+        );
+        // The server lost its webhook since the choice: e-mail alone.
+        assert_eq!(
+            received(&prefs, Channels::IN_APP.with(Channel::Email)),
+            AtDelivery::Deliver {
+                detail: Detail::Full,
+                channels: Channels::of([Channel::Email]),
+                email: Some(address),
+            }
+        );
+        // Nothing chosen is left: the app, so that nothing is lost.
+        assert_eq!(received(&prefs, Channels::IN_APP), in_app(Detail::Full));
+        prefs.email_address = None;
+        assert_eq!(
+            received(&prefs, ALL_CHANNELS),
+            AtDelivery::Deliver {
+                detail: Detail::Full,
+                channels: Channels::of([Channel::Push]),
+                email: None,
+            },
+            "no address, no e-mail"
+        );
+        assert_eq!(at_delivery(Topic::InvitationAccepted, &prefs, ALL_CHANNELS), in_app(Detail::Full));
     }
 
     proptest! {

@@ -3,15 +3,21 @@
 //! actions, a notification's life from held to delivered or retracted, plus
 //! how notifications read. No tonic, prost or sled here.
 
+mod channel;
 mod decide;
+mod email;
 mod event;
 mod notification;
 mod prefs;
 mod render;
+mod status;
 
+pub use channel::{Channel, Channels, EmailAddress, MAX_EMAIL_BYTES, NotAnAddress};
 pub use decide::{Action, AtDelivery, Settings, at_delivery, decide};
+pub use email::{EmailContent, email};
 pub use event::{Event, EventKind, Item};
 pub use notification::{Notification, Removal, State, Update, UpdateKind};
 pub use prefs::{Delivery, Detail, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic, TopicPreference};
 pub use render::{Rendered, render};
+pub use status::{ChannelState, DeliveryStatus};
 pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -2,7 +2,7 @@
 //! delivered under a public number, revised or retracted when withdrawals
 //! take its invitations out; and the updates its owner's streams receive.
 
-use super::{Detail, Item, Timestamp, Topic};
+use super::{Channels, Detail, Item, Timestamp, Topic};
 
 /// One user's notification about one or more invitations. Its title and
 /// body are rendered from the items whenever it is shown.
@@ -13,6 +13,8 @@ pub struct Notification {
     items: Vec<Item>,
     state: State,
     cursor: u64,
+    /// Where it went, once delivered.
+    channels: Channels,
 }
 
 /// Where a notification is in its life.
@@ -51,19 +53,34 @@ impl Notification {
             items: Vec::new(),
             state: State::Pending { due, digest },
             cursor: 0,
+            channels: Channels::NONE,
         }
     }
 
     /// A notification as it was stored.
     #[must_use]
-    pub fn from_parts(number: u64, topic: Topic, items: Vec<Item>, state: State, cursor: u64) -> Self {
+    pub fn from_parts(
+        number: u64,
+        topic: Topic,
+        items: Vec<Item>,
+        state: State,
+        cursor: u64,
+        channels: Channels,
+    ) -> Self {
         Self {
             number,
             topic,
             items,
             state,
             cursor,
+            channels,
         }
+    }
+
+    /// The channels it went out on (none while pending).
+    #[must_use]
+    pub fn channels(&self) -> Channels {
+        self.channels
     }
 
     /// An internal number while pending; the public one once delivered, so
@@ -163,14 +180,15 @@ impl Notification {
         })
     }
 
-    /// Delivers it at `at` under the public `number`, with `detail`: MINIMAL
-    /// strips every identity and note it holds.
-    pub fn deliver(&mut self, number: u64, at: Timestamp, detail: Detail) {
+    /// Delivers it at `at` under the public `number`, with `detail`, on
+    /// `channels`: MINIMAL strips every identity and note it holds.
+    pub fn deliver(&mut self, number: u64, at: Timestamp, detail: Detail, channels: Channels) {
         if detail == Detail::Minimal {
             self.strip_to_minimal();
         }
         self.number = number;
         self.state = State::Delivered { at, read: false };
+        self.channels = channels;
     }
 
     /// Drops identities and notes from every item.
@@ -244,7 +262,7 @@ mod tests {
     #[test]
     fn a_delivered_notification_is_revised_then_retracted_when_empty() {
         let mut n = pending_with(&["inv-1", "inv-2"]);
-        n.deliver(7, NOW, Detail::Full);
+        n.deliver(7, NOW, Detail::Full, Channels::IN_APP);
         assert_eq!(n.remove("inv-1"), Some(Removal::Revised));
         assert!(n.is_delivered());
         assert_eq!(n.remove("inv-2"), Some(Removal::Retracted));
@@ -258,7 +276,7 @@ mod tests {
         let mut n = pending_with(&["inv-1", "inv-2"]);
         assert!(n.is_due(DUE) && n.is_due(NOW));
         assert!(!n.is_due(Timestamp::from_millis(999)));
-        n.deliver(7, NOW, Detail::Minimal);
+        n.deliver(7, NOW, Detail::Minimal, Channels::IN_APP);
         assert_eq!((n.number(), n.delivered_at(), n.is_read()), (7, Some(NOW), false));
         assert!(!n.is_due(NOW), "a delivered notification is never due again");
         for item in n.items() {
@@ -273,7 +291,7 @@ mod tests {
     #[test]
     fn full_delivery_keeps_the_items_as_they_are() {
         let mut n = pending_with(&["inv-1"]);
-        n.deliver(1, NOW, Detail::Full);
+        n.deliver(1, NOW, Detail::Full, Channels::IN_APP);
         assert_eq!(n.items(), [full("inv-1")]);
     }
 

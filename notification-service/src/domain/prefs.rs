@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use super::{Channel, Channels, EmailAddress};
+
 /// Shortest digest interval a user may choose.
 pub const MIN_DIGEST_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest digest interval a user may choose.
@@ -36,6 +38,8 @@ pub struct TopicPreference {
     pub enabled: bool,
     pub delivery: Delivery,
     pub detail: Detail,
+    /// As chosen; empty means IN_APP alone.
+    pub channels: Channels,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct Preferences {
     pub digest_interval: Option<Duration>,
     /// Mutes every topic.
     pub paused: bool,
+    /// Where EMAIL goes.
+    pub email_address: Option<EmailAddress>,
 }
 
 impl Default for Preferences {
@@ -56,6 +62,7 @@ impl Default for Preferences {
             enabled: true,
             delivery,
             detail: Detail::Full,
+            channels: Channels::NONE,
         };
         Self {
             invitation_received: on(Delivery::Digest),
@@ -67,6 +74,7 @@ impl Default for Preferences {
             withdrawal_note: on(Delivery::Immediate),
             digest_interval: None,
             paused: false,
+            email_address: None,
         }
     }
 }
@@ -88,6 +96,19 @@ impl Preferences {
     pub fn active(&self, topic: Topic) -> Option<TopicPreference> {
         let preference = self.topic(topic);
         (preference.enabled && !self.paused).then_some(preference)
+    }
+
+    /// Where a notification about `topic` goes, of the channels the server
+    /// has (`available`): EMAIL only with an address to send to. When none
+    /// of the chosen channels is left (the operator removed the mail server
+    /// since), IN_APP, so that nothing is lost.
+    #[must_use]
+    pub fn channels(&self, topic: Topic, available: Channels) -> Channels {
+        let mut chosen = self.topic(topic).channels.or_in_app().intersect(available.with(Channel::InApp));
+        if self.email_address.is_none() {
+            chosen = chosen.without(Channel::Email);
+        }
+        chosen.or_in_app()
     }
 
     /// The digest interval, falling back to the server's default.

@@ -111,14 +111,17 @@ impl NotificationService for NotificationApi {
         let update = update.ok_or_else(|| invalid("preferences", "is required"))?;
         let paths = update_mask.map(|m| m.paths).unwrap_or_default();
         let merged = if paths.is_empty() {
-            let replacement = preferences::from_pb(update)?;
+            let replacement = preferences::from_pb(update, self.notifier.channels())?;
             self.notifier.set_preferences(user, replacement.clone()).await?;
             replacement
         } else {
             // Read, overlay and write in one atomic step: two clients that
             // change different fields at once must both see their change kept.
+            let available = self.notifier.channels();
             self.notifier
-                .update_preferences(user, move |current| preferences::apply_mask(&current, &update, &paths))
+                .update_preferences(user, move |current| {
+                    preferences::apply_mask(&current, &update, &paths, available)
+                })
                 .await?
         };
         Ok(Response::new(preferences::to_pb(&merged)))
@@ -208,10 +211,7 @@ impl NotificationService for NotificationApi {
         // answer from both; the canonical text is how events name the id.
         let id = service_kit::ids::InvitationId::parse(&invitation_id)
             .map_err(|reason| invalid("invitation_id", reason.to_string()))?;
-        let (delivered, deliver_at) = self.notifier.delivery_status(id.to_string(), user).await?;
-        Ok(Response::new(pb::GetDeliveryStatusResponse {
-            delivered,
-            deliver_at: deliver_at.map(convert::timestamp),
-        }))
+        let status = self.notifier.delivery_status(id.to_string(), user).await?;
+        Ok(Response::new(convert::delivery_status(&status)))
     }
 }

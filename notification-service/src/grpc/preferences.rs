@@ -8,16 +8,13 @@ use std::time::Duration;
 use proto::notifications::v1 as pb;
 
 use crate::{
-    domain::{Delivery, Detail, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, TopicPreference},
+    convert,
+    domain::{
+        Channel, Channels, Delivery, Detail, EmailAddress, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic,
+        TopicPreference,
+    },
     error::Error,
 };
-
-const TOPICS: [&str; 4] = [
-    "invitation_received",
-    "invitation_accepted",
-    "invitation_withdrawn",
-    "withdrawal_note",
-];
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
     Error::InvalidArgument {
@@ -28,6 +25,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
 
 fn topic_to_pb(p: TopicPreference) -> pb::TopicPreference {
     pb::TopicPreference {
+        channels: p.channels.iter().map(|c| convert::channel(c).into()).collect(),
         enabled: p.enabled,
         delivery: match p.delivery {
             Delivery::Immediate => pb::Delivery::Immediate,
@@ -51,8 +49,10 @@ pub(crate) fn to_pb(p: &Preferences) -> pb::Preferences {
         withdrawal_note,
         digest_interval,
         paused,
+        email_address,
     } = p;
     pb::Preferences {
+        email_address: email_address.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default(),
         invitation_received: Some(topic_to_pb(*invitation_received)),
         invitation_accepted: Some(topic_to_pb(*invitation_accepted)),
         invitation_withdrawn: Some(topic_to_pb(*invitation_withdrawn)),
@@ -71,10 +71,26 @@ fn topic_from_pb(
         enabled,
         delivery,
         detail,
+        channels,
     }) = p
     else {
         return Ok(default);
     };
+    let mut set = Channels::NONE;
+    for code in channels {
+        let channel = match pb::Channel::try_from(code) {
+            Ok(pb::Channel::InApp) => Channel::InApp,
+            Ok(pb::Channel::Email) => Channel::Email,
+            Ok(pb::Channel::Push) => Channel::Push,
+            Ok(pb::Channel::Unspecified) | Err(_) => {
+                return Err(invalid(field, "channels may hold CHANNEL_IN_APP, CHANNEL_EMAIL and CHANNEL_PUSH only"));
+            }
+        };
+        if set.contains(channel) {
+            return Err(invalid(field, "channels names a channel twice"));
+        }
+        set = set.with(channel);
+    }
     let delivery = match pb::Delivery::try_from(delivery) {
         Ok(pb::Delivery::Immediate) => Delivery::Immediate,
         Ok(pb::Delivery::Digest) => Delivery::Digest,
@@ -93,11 +109,48 @@ fn topic_from_pb(
         enabled,
         delivery,
         detail,
+        channels: set,
     })
 }
 
-/// Validates a whole contract message. A topic left out takes its default.
-pub(crate) fn from_pb(p: pb::Preferences) -> Result<Preferences, Error> {
+/// Every topic's name in the contract, with the topic.
+const TOPIC_FIELDS: [(&str, Topic); 4] = [
+    ("invitation_received", Topic::InvitationReceived),
+    ("invitation_accepted", Topic::InvitationAccepted),
+    ("invitation_withdrawn", Topic::InvitationWithdrawn),
+    ("withdrawal_note", Topic::WithdrawalNote),
+];
+
+/// Refuses channels the server lacks (FAILED_PRECONDITION: the operator
+/// can change that, the request cannot) and EMAIL with no address.
+fn check_channels(p: &Preferences, available: Channels) -> Result<(), Error> {
+    for (field, topic) in TOPIC_FIELDS {
+        let chosen = p.topic(topic).channels;
+        for (channel, variable) in [
+            (Channel::Email, "NOTIFICATION_SMTP_URL"),
+            (Channel::Push, "NOTIFICATION_WEBHOOK_URL"),
+        ] {
+            if chosen.contains(channel) && !available.contains(channel) {
+                return Err(Error::ChannelUnavailable {
+                    field,
+                    channel: channel.name(),
+                    variable,
+                });
+            }
+        }
+        if chosen.contains(Channel::Email) && p.email_address.is_none() {
+            return Err(invalid(
+                "email_address",
+                format!("is required: {field} chooses CHANNEL_EMAIL"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a whole contract message, against the channels the server
+/// has. A topic left out takes its default.
+pub(crate) fn from_pb(p: pb::Preferences, available: Channels) -> Result<Preferences, Error> {
     let pb::Preferences {
         invitation_received,
         invitation_accepted,
@@ -105,7 +158,12 @@ pub(crate) fn from_pb(p: pb::Preferences) -> Result<Preferences, Error> {
         withdrawal_note,
         digest_interval,
         paused,
+        email_address,
     } = p;
+    let email_address = match email_address.as_str() {
+        "" => None,
+        address => Some(EmailAddress::parse(address).map_err(|e| invalid("email_address", e.0))?),
+    };
     let defaults = Preferences::default();
     let digest_interval = match digest_interval {
         None => None,
@@ -133,7 +191,7 @@ pub(crate) fn from_pb(p: pb::Preferences) -> Result<Preferences, Error> {
             Some(d)
         }
     };
-    Ok(Preferences {
+    let preferences = Preferences {
         invitation_received: topic_from_pb("invitation_received", invitation_received, defaults.invitation_received)?,
         invitation_accepted: topic_from_pb("invitation_accepted", invitation_accepted, defaults.invitation_accepted)?,
         invitation_withdrawn: topic_from_pb(
@@ -144,7 +202,10 @@ pub(crate) fn from_pb(p: pb::Preferences) -> Result<Preferences, Error> {
         withdrawal_note: topic_from_pb("withdrawal_note", withdrawal_note, defaults.withdrawal_note)?,
         digest_interval,
         paused,
-    })
+        email_address,
+    };
+    check_channels(&preferences, available)?;
+    Ok(preferences)
 }
 
 fn topic_slot<'a>(p: &'a mut pb::Preferences, name: &str) -> Option<&'a mut Option<pb::TopicPreference>> {
@@ -159,34 +220,37 @@ fn topic_slot<'a>(p: &'a mut pb::Preferences, name: &str) -> Option<&'a mut Opti
 
 /// Overlays the fields of `update` named in `paths` onto `current`.
 /// Paths: a topic (`invitation_received`), a topic's field
-/// (`invitation_received.enabled`, `.delivery`, `.detail`),
-/// `digest_interval`, `paused`.
+/// (`invitation_received.enabled`, `.delivery`, `.detail`, `.channels`),
+/// `digest_interval`, `paused`, `email_address`.
 pub(crate) fn apply_mask(
     current: &Preferences,
     update: &pb::Preferences,
     paths: &[String],
+    available: Channels,
 ) -> Result<Preferences, Error> {
     let mut merged = to_pb(current);
-    let mut update = *update;
+    let mut update = update.clone();
     for path in paths {
         let unknown = || {
             invalid(
                 "update_mask",
                 format!(
-                    "unknown path `{path}`; use one of {}, a topic's .enabled, .delivery or .detail, digest_interval, paused",
-                    TOPICS.join(", ")
+                    "unknown path `{path}`; use one of {}, a topic's .enabled, .delivery, .detail or .channels, \
+                     digest_interval, paused, email_address",
+                    TOPIC_FIELDS.map(|(name, _)| name).join(", ")
                 ),
             )
         };
         match path.split_once('.') {
             None if path == "digest_interval" => merged.digest_interval = update.digest_interval,
             None if path == "paused" => merged.paused = update.paused,
+            None if path == "email_address" => merged.email_address.clone_from(&update.email_address),
             None => {
                 let value = topic_slot(&mut update, path).ok_or_else(unknown)?.take();
                 *topic_slot(&mut merged, path).ok_or_else(unknown)? = value;
             }
             Some((topic, field)) => {
-                let from = (*topic_slot(&mut update, topic).ok_or_else(unknown)?).unwrap_or_default();
+                let from = topic_slot(&mut update, topic).ok_or_else(unknown)?.clone().unwrap_or_default();
                 let into = topic_slot(&mut merged, topic)
                     .ok_or_else(unknown)?
                     .get_or_insert_with(Default::default);
@@ -194,29 +258,33 @@ pub(crate) fn apply_mask(
                     "enabled" => into.enabled = from.enabled,
                     "delivery" => into.delivery = from.delivery,
                     "detail" => into.detail = from.detail,
+                    "channels" => into.channels = from.channels,
                     _ => return Err(unknown()),
                 }
             }
         }
     }
-    from_pb(merged)
+    from_pb(merged, available)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ALL: Channels = Channels::IN_APP.with(Channel::Email).with(Channel::Push);
+
     fn topic(enabled: bool, delivery: pb::Delivery, detail: pb::Detail) -> Option<pb::TopicPreference> {
         Some(pb::TopicPreference {
             enabled,
             delivery: delivery.into(),
             detail: detail.into(),
+            channels: Vec::new(),
         })
     }
 
     #[test]
     fn defaults_round_trip() {
-        assert_eq!(from_pb(to_pb(&Preferences::default())).unwrap(), Preferences::default());
+        assert_eq!(from_pb(to_pb(&Preferences::default()), ALL).unwrap(), Preferences::default());
     }
 
     #[test]
@@ -226,11 +294,7 @@ mod tests {
             paused: true,
             ..Default::default()
         };
-        let merged = apply_mask(
-            &Preferences::default(),
-            &update,
-            &["invitation_received.delivery".to_owned()],
-        )
+        let merged = apply_mask(&Preferences::default(), &update, &["invitation_received.delivery".to_owned()], ALL)
         .unwrap();
         let mut expected = Preferences::default();
         expected.invitation_received.delivery = Delivery::Immediate;
@@ -243,14 +307,14 @@ mod tests {
             invitation_withdrawn: topic(true, pb::Delivery::Immediate, pb::Detail::Minimal),
             ..Default::default()
         };
-        let merged = apply_mask(&Preferences::default(), &update, &["invitation_withdrawn".to_owned()]).unwrap();
+        let merged = apply_mask(&Preferences::default(), &update, &["invitation_withdrawn".to_owned()], ALL).unwrap();
         assert!(merged.invitation_withdrawn.enabled);
         assert_eq!(merged.invitation_withdrawn.detail, Detail::Minimal);
         let bad = pb::Preferences {
             invitation_withdrawn: topic(true, pb::Delivery::Unspecified, pb::Detail::Full),
             ..Default::default()
         };
-        assert!(apply_mask(&Preferences::default(), &bad, &["invitation_withdrawn".to_owned()]).is_err());
+        assert!(apply_mask(&Preferences::default(), &bad, &["invitation_withdrawn".to_owned()], ALL).is_err());
     }
 
     #[test]
@@ -258,7 +322,7 @@ mod tests {
         let update = pb::Preferences::default();
         for path in ["nope", "invitation_received.colour", "paused.x"] {
             assert!(
-                apply_mask(&Preferences::default(), &update, &[path.to_owned()]).is_err(),
+                apply_mask(&Preferences::default(), &update, &[path.to_owned()], ALL).is_err(),
                 "{path}"
             );
         }
@@ -267,7 +331,7 @@ mod tests {
                 digest_interval: Some(prost_types::Duration { seconds, nanos }),
                 ..Default::default()
             };
-            let refused = apply_mask(&Preferences::default(), &update, &["digest_interval".to_owned()]);
+            let refused = apply_mask(&Preferences::default(), &update, &["digest_interval".to_owned()], ALL);
             assert!(
                 matches!(&refused, Err(Error::InvalidArgument { reason, .. }) if reason.contains("nanos")),
                 "{seconds}s {nanos}ns: {refused:?}"
@@ -287,10 +351,84 @@ mod tests {
                 ..Default::default()
             };
             assert_eq!(
-                apply_mask(&Preferences::default(), &update, &["digest_interval".to_owned()]).is_ok(),
+                apply_mask(&Preferences::default(), &update, &["digest_interval".to_owned()], ALL).is_ok(),
                 ok,
                 "{secs}"
             );
         }
+    }
+
+    fn with_channels(channels: &[pb::Channel], email: &str) -> pb::Preferences {
+        pb::Preferences {
+            invitation_received: Some(pb::TopicPreference {
+                enabled: true,
+                delivery: pb::Delivery::Digest.into(),
+                detail: pb::Detail::Full.into(),
+                channels: channels.iter().map(|&c| c.into()).collect(),
+            }),
+            email_address: email.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn channels_and_the_address_round_trip_and_are_checked() {
+        let chosen = with_channels(&[pb::Channel::Email, pb::Channel::Push], "bob@example.com");
+        let prefs = from_pb(chosen.clone(), ALL).unwrap();
+        assert_eq!(
+            prefs.invitation_received.channels,
+            Channels::of([Channel::Email, Channel::Push])
+        );
+        assert_eq!(to_pb(&prefs).invitation_received, chosen.invitation_received);
+        assert_eq!(to_pb(&prefs).email_address, "bob@example.com");
+
+        let refused = |p: pb::Preferences, available| from_pb(p, available).unwrap_err();
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Email], "not an address"), ALL),
+            Error::InvalidArgument { field: "email_address", .. }
+        ));
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Email], ""), ALL),
+            Error::InvalidArgument { field: "email_address", .. }
+        ));
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Push, pb::Channel::Push], ""), ALL),
+            Error::InvalidArgument { field: "invitation_received", .. }
+        ));
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Unspecified], ""), ALL),
+            Error::InvalidArgument { field: "invitation_received", .. }
+        ));
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Email], "bob@example.com"), Channels::IN_APP),
+            Error::ChannelUnavailable { channel: "email", variable: "NOTIFICATION_SMTP_URL", .. }
+        ));
+        assert!(matches!(
+            refused(with_channels(&[pb::Channel::Push], ""), Channels::IN_APP.with(Channel::Email)),
+            Error::ChannelUnavailable { channel: "push", variable: "NOTIFICATION_WEBHOOK_URL", .. }
+        ));
+        // The app is always there.
+        assert!(from_pb(with_channels(&[pb::Channel::InApp], ""), Channels::IN_APP).is_ok());
+    }
+
+    #[test]
+    fn masks_reach_channels_and_the_address() {
+        let update = with_channels(&[pb::Channel::Push], "bob@example.com");
+        let merged = apply_mask(
+            &Preferences::default(),
+            &update,
+            &["invitation_received.channels".to_owned()],
+            ALL,
+        )
+        .unwrap();
+        assert_eq!(merged.invitation_received.channels, Channels::of([Channel::Push]));
+        assert_eq!(merged.email_address, None, "not named in the mask");
+        let merged = apply_mask(&merged, &update, &["email_address".to_owned()], ALL).unwrap();
+        assert_eq!(merged.email_address.as_ref().map(EmailAddress::as_str), Some("bob@example.com"));
+        // Choosing EMAIL and giving the address in one update.
+        let email = with_channels(&[pb::Channel::Email], "bob@example.com");
+        let both = ["invitation_received.channels".to_owned(), "email_address".to_owned()];
+        assert!(apply_mask(&Preferences::default(), &email, &both, ALL).is_ok());
+        assert!(apply_mask(&Preferences::default(), &email, &both[..1], ALL).is_err(), "no address yet");
     }
 }

@@ -6,7 +6,7 @@
 use service_kit::storage::tx::{abort, finish};
 use sled::Transactional as _;
 
-use crate::domain::{Event, Settings, Timestamp, Update};
+use crate::domain::{Channels, Event, Settings, Timestamp, Update};
 
 use super::{Store, StoreError, keys, tx::Tx};
 
@@ -33,7 +33,9 @@ pub struct DueNotification {
 }
 
 impl Store {
-    fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
+    /// Runs `f` in one transaction over every tree; deliveries in it may
+    /// use the channels in `available`.
+    pub(super) fn transact<T>(&self, available: Channels, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let trees = (
             &self.preferences,
             &self.notifications,
@@ -45,10 +47,28 @@ impl Store {
             &self.open_digests,
             &self.due,
             &self.applied,
+            &self.outbound,
+            &self.outbound_due,
+            &self.outbound_meta,
         );
         finish(trees.transaction(
-            |(preferences, notifications, inbox, unread, updates, users, delivery, open_digests, due, applied)| {
+            |(
+                preferences,
+                notifications,
+                inbox,
+                unread,
+                updates,
+                users,
+                delivery,
+                open_digests,
+                due,
+                applied,
+                outbound,
+                outbound_due,
+                outbound_meta,
+            )| {
                 f(&Tx {
+                    available,
                     pins: &self.pins,
                     preferences,
                     notifications,
@@ -60,6 +80,9 @@ impl Store {
                     open_digests,
                     due,
                     applied,
+                    outbound,
+                    outbound_due,
+                    outbound_meta,
                 })
             },
         ))
@@ -79,7 +102,7 @@ impl Store {
         settings: &Settings,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        self.transact(|tx| {
+        self.transact(settings.channels, |tx| {
             let mut applied = tx
                 .applied
                 .get(source.as_bytes())?
@@ -113,8 +136,8 @@ impl Store {
     /// # Errors
     ///
     /// Storage failures.
-    pub fn fire(&self, due: &DueNotification, now: Timestamp) -> Result<Updates, StoreError> {
-        self.transact(|tx| {
+    pub fn fire(&self, due: &DueNotification, settings: &Settings, now: Timestamp) -> Result<Updates, StoreError> {
+        self.transact(settings.channels, |tx| {
             let mut updates = Vec::new();
             match tx.pending_notification(&due.user, due.due.as_millis(), due.number)? {
                 Some(notification) => tx.deliver(&due.user, notification, true, now, &mut updates)?,
@@ -143,7 +166,8 @@ impl Store {
                 .map(|k| k.map(|k| keys::trailing_number(&k).unwrap_or(0)))
                 .collect::<Result<_, _>>()?,
         };
-        self.transact(|tx| {
+        // Marking read delivers nothing.
+        self.transact(Channels::IN_APP, |tx| {
             let mut counters = tx.user(user)?;
             for &number in &numbers {
                 if tx.unread.remove(keys::user_number(user, number))?.is_some() {

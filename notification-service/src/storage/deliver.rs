@@ -6,8 +6,8 @@
 use service_kit::storage::tx::aborted;
 
 use crate::domain::{
-    Action, AtDelivery, Event, EventKind, Item, Notification, Preferences, Removal, Settings, Timestamp, Topic,
-    UpdateKind, at_delivery, decide,
+    Action, AtDelivery, Channel, ChannelState, Event, EventKind, Item, Notification, Preferences, Removal,
+    Settings, Timestamp, Topic, Update, UpdateKind, at_delivery, decide,
 };
 
 use super::{
@@ -33,8 +33,8 @@ impl Tx<'_> {
             self.drop_pending(user, &notification)?;
         }
         let received = notification.topic() == Topic::InvitationReceived;
-        let detail = match at_delivery(notification.topic(), &self.preferences(user)?) {
-            AtDelivery::Deliver { detail } => detail,
+        let (detail, channels, email) = match at_delivery(notification.topic(), &self.preferences(user)?, self.available) {
+            AtDelivery::Deliver { detail, channels, email } => (detail, channels, email),
             AtDelivery::Drop => {
                 if received {
                     for id in notification.invitation_ids() {
@@ -47,14 +47,15 @@ impl Tx<'_> {
                 return Ok(());
             }
         };
+        let in_app = channels.contains(Channel::InApp);
         let mut counters = self.user(user)?;
         counters.last_notification += 1;
-        counters.unread = counters.unread.saturating_add(1);
+        if in_app {
+            counters.unread = counters.unread.saturating_add(1);
+        }
         self.put_user(user, &counters)?;
-        notification.deliver(counters.last_notification, now, detail);
+        notification.deliver(counters.last_notification, now, detail, channels);
         let number = notification.number();
-        self.inbox.insert(keys::user_number(user, number), &[])?;
-        self.unread.insert(keys::user_number(user, number), &[])?;
         if received {
             for id in notification.invitation_ids() {
                 self.update_delivery(id, |d| {
@@ -64,14 +65,31 @@ impl Tx<'_> {
                 })?;
             }
         }
-        self.log_update(
-            user,
-            |cursor| {
-                notification.set_cursor(cursor);
-                UpdateKind::Delivered(notification.clone())
-            },
-            out,
-        )?;
+        // Out of the app, the update carries cursor 0: it is on no stream.
+        let mut update = Update {
+            cursor: 0,
+            kind: UpdateKind::Delivered(notification.clone()),
+        };
+        if in_app {
+            self.inbox.insert(keys::user_number(user, number), &[])?;
+            self.unread.insert(keys::user_number(user, number), &[])?;
+            self.mark_received(&notification, Channel::InApp, ChannelState::Sent, now)?;
+            update.cursor = self.log_update(
+                user,
+                |cursor| {
+                    notification.set_cursor(cursor);
+                    UpdateKind::Delivered(notification.clone())
+                },
+                out,
+            )?;
+            update.kind = UpdateKind::Delivered(notification.clone());
+        }
+        if let Some(email) = &email {
+            self.announce(Channel::Email, user, &update, &notification, email.as_str(), now)?;
+        }
+        if channels.contains(Channel::Push) {
+            self.announce(Channel::Push, user, &update, &notification, "", now)?;
+        }
         self.put_notification(user, &notification)
     }
 
@@ -148,6 +166,7 @@ impl Tx<'_> {
         user: &str,
         invitation_id: &str,
         retract_delivered: bool,
+        now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
         let Some(delivery) = self.delivery_record(invitation_id)? else {
@@ -166,28 +185,50 @@ impl Tx<'_> {
         };
         self.update_delivery(invitation_id, |d| d.set_location(None))?;
         let number = notification.number();
+        let channels = notification.channels();
+        let in_app = channels.contains(Channel::InApp);
+        let outbound = [Channel::Email, Channel::Push].into_iter().filter(|c| channels.contains(*c));
         match notification.remove(invitation_id) {
             // Never sent, never to be sent: no trace at all.
             Some(Removal::Dropped) => return self.drop_pending(user, &notification),
             Some(Removal::StillPending) | None => {}
             Some(Removal::Revised) => {
-                self.log_update(
-                    user,
-                    |cursor| {
-                        notification.set_cursor(cursor);
-                        UpdateKind::Revised(notification.clone())
-                    },
-                    out,
-                )?;
+                let mut update = Update {
+                    cursor: 0,
+                    kind: UpdateKind::Revised(notification.clone()),
+                };
+                if in_app {
+                    update.cursor = self.log_update(
+                        user,
+                        |cursor| {
+                            notification.set_cursor(cursor);
+                            UpdateKind::Revised(notification.clone())
+                        },
+                        out,
+                    )?;
+                    update.kind = UpdateKind::Revised(notification.clone());
+                }
+                for channel in outbound {
+                    self.revise_outbound(channel, user, &update, invitation_id, now)?;
+                }
             }
             Some(Removal::Retracted) => {
-                self.inbox.remove(keys::user_number(user, number))?;
-                if self.unread.remove(keys::user_number(user, number))?.is_some() {
-                    let mut counters = self.user(user)?;
-                    counters.unread = counters.unread.saturating_sub(1);
-                    self.put_user(user, &counters)?;
+                let mut update = Update {
+                    cursor: 0,
+                    kind: UpdateKind::Retracted(vec![number]),
+                };
+                if in_app {
+                    self.inbox.remove(keys::user_number(user, number))?;
+                    if self.unread.remove(keys::user_number(user, number))?.is_some() {
+                        let mut counters = self.user(user)?;
+                        counters.unread = counters.unread.saturating_sub(1);
+                        self.put_user(user, &counters)?;
+                    }
+                    update.cursor = self.log_update(user, |_| UpdateKind::Retracted(vec![number]), out)?;
                 }
-                self.log_update(user, |_| UpdateKind::Retracted(vec![number]), out)?;
+                for channel in outbound {
+                    self.retract_outbound(channel, user, &update, &notification, invitation_id, now)?;
+                }
             }
         }
         self.put_notification(user, &notification)
@@ -209,6 +250,7 @@ impl Tx<'_> {
         if event.kind == EventKind::Sent {
             let record = DeliveryRecord {
                 sender: event.sender_id.clone(),
+                recipient: event.recipient_id.clone(),
                 ..DeliveryRecord::default()
             };
             self.delivery
@@ -230,7 +272,7 @@ impl Tx<'_> {
                     invitation_id,
                     retract_delivered,
                 } => {
-                    self.remove(&user, &invitation_id, retract_delivered, out)?;
+                    self.remove(&user, &invitation_id, retract_delivered, now, out)?;
                 }
             }
         }

@@ -75,6 +75,58 @@ pub(crate) fn split_due(key: &[u8]) -> Option<(u64, String, u64)> {
     Some((due, user, number))
 }
 
+/// `channel ++ prefix(user) ++ seq`: a message in a user's outbound queue.
+#[must_use]
+pub(crate) fn job(channel: u8, user: &str, seq: u64) -> Vec<u8> {
+    let mut key = vec![channel];
+    key.extend_from_slice(&user_number(user, seq));
+    key
+}
+
+/// `channel ++ next ms ++ prefix(user) ++ seq`: the head of a user's queue
+/// by when it is due next.
+#[must_use]
+pub(crate) fn job_due(channel: u8, next_ms: u64, user: &str, seq: u64) -> Vec<u8> {
+    let mut key = vec![channel];
+    key.extend_from_slice(&due(next_ms, user, seq));
+    key
+}
+
+/// Splits a [`job_due`] key into (channel, next ms, user, seq).
+#[must_use]
+pub(crate) fn split_job_due(key: &[u8]) -> Option<(u8, u64, String, u64)> {
+    let (&channel, rest) = key.split_first()?;
+    let (next_ms, user, seq) = split_due(rest)?;
+    Some((channel, next_ms, user, seq))
+}
+
+/// Kinds of key in the outbound bookkeeping tree.
+const QUEUE: u8 = b'q';
+const REFERENCE: u8 = b'r';
+const COUNT: u8 = b'c';
+
+/// A user's queue bounds on a channel.
+#[must_use]
+pub(crate) fn queue(channel: u8, user: &str) -> Vec<u8> {
+    let mut key = vec![QUEUE, channel];
+    key.extend_from_slice(&prefix(user));
+    key
+}
+
+/// The message that announced notification `number` on a channel.
+#[must_use]
+pub(crate) fn announced(channel: u8, user: &str, number: u64) -> Vec<u8> {
+    let mut key = vec![REFERENCE, channel];
+    key.extend_from_slice(&user_number(user, number));
+    key
+}
+
+/// How many messages a channel's queues hold.
+#[must_use]
+pub(crate) fn queued_count(channel: u8) -> [u8; 2] {
+    [COUNT, channel]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +138,13 @@ mod tests {
             let key = due(a, &user, n);
             prop_assert_eq!(split_due(&key), Some((a, user.clone(), n)));
             prop_assert_eq!(a.cmp(&b), key.cmp(&due(b, &user, n)));
+        }
+
+        #[test]
+        fn job_due_keys_round_trip_and_sort_by_time_within_a_channel(c in 1u8..4, a in any::<u64>(), b in any::<u64>(), user in "[a-z0-9@.]{1,40}", n in any::<u64>()) {
+            let key = job_due(c, a, &user, n);
+            prop_assert_eq!(split_job_due(&key), Some((c, a, user.clone(), n)));
+            prop_assert_eq!(a.cmp(&b), key.cmp(&job_due(c, b, &user, n)));
         }
 
         #[test]

@@ -6,6 +6,7 @@
 mod apply;
 mod deliver;
 pub(crate) mod keys;
+mod outbound;
 pub mod pins;
 pub(crate) mod records;
 mod tx;
@@ -22,9 +23,10 @@ use service_kit::{
 };
 use sled::{Db, Tree};
 
-use crate::domain::{Notification, Preferences, Timestamp, Update};
+use crate::domain::{Channels, DeliveryStatus, Notification, Preferences, Timestamp, Topic, Update};
 
 pub use apply::{Applied, DueNotification, Updates};
+pub use outbound::{DueJob, HEADS_LOOKED_AT, Job, Outcome};
 
 /// The checkpoint figure for the last event applied from `source`.
 #[must_use]
@@ -89,6 +91,12 @@ pub struct Store {
     due: Tree,
     /// source → last applied event sequence.
     applied: Tree,
+    /// channel ++ user ++ seq → message to send (see [`outbound`]).
+    outbound: Tree,
+    /// channel ++ due ++ user ++ seq → (): the heads of the queues.
+    outbound_due: Tree,
+    /// Queue bounds, which message announced a notification, and counts.
+    outbound_meta: Tree,
 }
 
 /// A page of items, newest first, and the cursor for the next.
@@ -116,6 +124,9 @@ impl Store {
             open_digests: db.open_tree("open_digests")?,
             due: db.open_tree("due")?,
             applied: db.open_tree("applied")?,
+            outbound: db.open_tree("outbound")?,
+            outbound_due: db.open_tree("outbound_due")?,
+            outbound_meta: db.open_tree("outbound_meta")?,
             db,
             database,
             pins: Arc::default(),
@@ -353,13 +364,21 @@ impl Store {
         &self,
         invitation_id: &str,
         caller: &str,
+        available: Channels,
         now: Timestamp,
-    ) -> Result<Option<(bool, Option<Timestamp>)>, StoreError> {
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
         let Some(bytes) = self.delivery.get(keys::prefix(invitation_id))? else {
             return Ok(None);
         };
         let record: records::DeliveryRecord = records::decode("delivery", &bytes)?;
-        Ok((record.sender == caller).then(|| record.seen_by_sender(now)))
+        if record.sender != caller {
+            return Ok(None);
+        }
+        // Where it will go when due: the recipient's choice as it stands.
+        let pending_on = self
+            .preferences(&record.recipient)?
+            .channels(Topic::InvitationReceived, available);
+        Ok(Some(record.seen_by_sender(now, pending_on)))
     }
 
     /// Pending notifications due at or before `now`, oldest first.

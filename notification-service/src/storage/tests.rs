@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use super::{Store, StoreError};
-use crate::domain::{Delivery, Event, EventKind, Preferences, Settings, Timestamp};
+use crate::domain::{Channels, Delivery, Event, EventKind, Preferences, Settings, Timestamp};
 
 const SOURCE: &str = "invitation-service";
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -13,6 +13,7 @@ const INTERVAL: Duration = Duration::from_secs(15 * 60);
 const SETTINGS: Settings = Settings {
     undo_window: Duration::ZERO,
     default_digest_interval: INTERVAL,
+    channels: Channels::IN_APP,
 };
 
 fn sent(sequence: u64, invitation: &str, recipient: &str) -> Event {
@@ -80,10 +81,11 @@ fn effects_and_the_applied_sequence_survive_a_reopen_together() {
     assert_eq!(ids, ["inv-2", "inv-1"]);
     assert_eq!(store.unread_count("bob").unwrap(), 2);
     assert_eq!(store.updates_after("bob", 0).unwrap().map(|u| u.len()), Some(2));
-    assert_eq!(
-        store.delivery_status("inv-1", "alice", NOW).unwrap(),
-        Some((true, None))
-    );
+    let status = store
+        .delivery_status("inv-1", "alice", Channels::IN_APP, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!((status.delivered, status.deliver_at), (true, None));
     assert!(store.due.is_empty(), "nothing left to fire");
 }
 
@@ -112,8 +114,8 @@ fn a_batch_with_a_gap_leaves_neither_effects_nor_progress() {
         assert_eq!(store.inbox_page("bob", false, None, 10).unwrap().items, []);
         assert_eq!(store.unread_count("bob").unwrap(), 0);
         assert_eq!(store.last_cursor("bob").unwrap(), 0);
-        assert_eq!(store.delivery_status("inv-2", "alice", NOW).unwrap(), None);
-        assert!(store.delivery_status("inv-1", "alice", NOW).unwrap().is_some());
+        assert_eq!(store.delivery_status("inv-2", "alice", Channels::IN_APP, NOW).unwrap(), None);
+        assert!(store.delivery_status("inv-1", "alice", Channels::IN_APP, NOW).unwrap().is_some());
     };
     nothing_of_the_batch(&store);
     nothing_of_the_batch(&reopen(store, dir.path()));
@@ -171,9 +173,9 @@ fn a_due_notification_fires_once() {
     let store = reopen(store, dir.path());
     let due = store.due(due_at, 10).unwrap();
     assert_eq!(due.len(), 1, "one digest: {due:?}");
-    assert_eq!(store.fire(&due[0], due_at).unwrap().len(), 1);
+    assert_eq!(store.fire(&due[0], &SETTINGS, due_at).unwrap().len(), 1);
     assert_eq!(
-        store.fire(&due[0], due_at).unwrap(),
+        store.fire(&due[0], &SETTINGS, due_at).unwrap(),
         [],
         "a second firing finds nothing to do"
     );

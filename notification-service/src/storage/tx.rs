@@ -7,7 +7,7 @@ use std::time::Instant;
 use service_kit::storage::tx::aborted;
 use sled::transaction::TransactionalTree;
 
-use crate::domain::{Notification, Preferences, State, Timestamp, Topic, Update, UpdateKind};
+use crate::domain::{Channels, Notification, Preferences, State, Timestamp, Topic, Update, UpdateKind};
 
 use super::{
     apply::{TxResult, Updates},
@@ -28,6 +28,8 @@ const PENDING_COUNTER: &[u8] = &[0];
 const FIRST_SHARED_PENDING_NUMBER: u64 = 1 << 32;
 
 pub(super) struct Tx<'a> {
+    /// The channels deliveries in this transaction may use.
+    pub(super) available: Channels,
     pub(super) pins: &'a pins::ResumePins,
     pub(super) preferences: &'a TransactionalTree,
     pub(super) notifications: &'a TransactionalTree,
@@ -39,6 +41,9 @@ pub(super) struct Tx<'a> {
     pub(super) open_digests: &'a TransactionalTree,
     pub(super) due: &'a TransactionalTree,
     pub(super) applied: &'a TransactionalTree,
+    pub(super) outbound: &'a TransactionalTree,
+    pub(super) outbound_due: &'a TransactionalTree,
+    pub(super) outbound_meta: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

@@ -97,6 +97,7 @@ fn test_config(data_dir: &std::path::Path) -> Config {
         // Tests call as fast as they can; the limits' own tests turn them on.
         rate: service_kit::limits::RateSettings::OFF,
         max_streams_per_connection: service_kit::server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
+        channels: notification_service::channels::ChannelSettings::default(),
     }
 }
 
@@ -691,6 +692,7 @@ pub(crate) fn topic(enabled: bool, delivery: pb::Delivery, detail: pb::Detail) -
         enabled,
         delivery: delivery.into(),
         detail: detail.into(),
+        channels: Vec::new(),
     }
 }
 

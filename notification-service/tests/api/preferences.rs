@@ -24,6 +24,7 @@ fn defaults() -> pb::Preferences {
         withdrawal_note: Some(topic(true, Immediate, Full)),
         digest_interval: None,
         paused: false,
+        email_address: String::new(),
     }
 }
 
@@ -36,6 +37,7 @@ fn everything_changed() -> pb::Preferences {
         withdrawal_note: Some(topic(false, Digest, Minimal)),
         digest_interval: minutes(60),
         paused: true,
+        email_address: String::new(),
     }
 }
 
@@ -117,13 +119,14 @@ async fn invalid_updates_are_refused_and_change_nothing() {
         digest_interval: minutes(30),
         ..defaults()
     };
-    app.update_preferences("alice", baseline, &[]).await;
+    app.update_preferences("alice", baseline.clone(), &[]).await;
 
     let unspecified_delivery = pb::Preferences {
         invitation_received: Some(pb::TopicPreference {
             enabled: true,
             delivery: pb::Delivery::Unspecified.into(),
             detail: Full.into(),
+            channels: Vec::new(),
         }),
         ..defaults()
     };
@@ -132,6 +135,7 @@ async fn invalid_updates_are_refused_and_change_nothing() {
             enabled: true,
             delivery: Immediate.into(),
             detail: pb::Detail::Unspecified.into(),
+            channels: Vec::new(),
         }),
         ..defaults()
     };
@@ -140,6 +144,7 @@ async fn invalid_updates_are_refused_and_change_nothing() {
             enabled: true,
             delivery: 7,
             detail: Full.into(),
+            channels: Vec::new(),
         }),
         ..defaults()
     };
@@ -161,7 +166,7 @@ async fn invalid_updates_are_refused_and_change_nothing() {
             everything_changed(),
             &["paused", "nope"],
         ),
-        ("unspecified delivery, no mask", unspecified_delivery, &[]),
+        ("unspecified delivery, no mask", unspecified_delivery.clone(), &[]),
         (
             "unspecified delivery, topic masked",
             unspecified_delivery,
@@ -284,7 +289,7 @@ impl Field {
     fn read(self, mut p: pb::Preferences) -> String {
         match self {
             Self::Topic(name, part) => {
-                let t = *Self::topic(&mut p, name);
+                let t = Self::topic(&mut p, name).clone();
                 match part {
                     "enabled" => t.enabled.to_string(),
                     "delivery" => t.delivery.to_string(),
@@ -329,7 +334,7 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
             for round in 1..=ROUNDS {
                 let mut update = pb::Preferences::default();
                 field.set(&mut update, round);
-                let wanted = field.read(update);
+                let wanted = field.read(update.clone());
                 client
                     .update_preferences(pb::UpdatePreferencesRequest {
                         preferences: Some(update),
@@ -365,7 +370,7 @@ async fn concurrent_updates_of_different_fields_are_all_kept() {
     for field in fields {
         let mut expected = pb::Preferences::default();
         field.set(&mut expected, ROUNDS);
-        assert_eq!(field.read(last), field.read(expected), "{}", field.path());
+        assert_eq!(field.read(last.clone()), field.read(expected), "{}", field.path());
     }
 }
 
@@ -380,7 +385,7 @@ async fn a_digest_interval_with_nanos_out_of_range_is_refused() {
             ..defaults()
         };
         let refused = app
-            .try_update_preferences("alice", update, &["digest_interval"])
+            .try_update_preferences("alice", update.clone(), &["digest_interval"])
             .await
             .unwrap_err();
         assert_eq!(

@@ -16,6 +16,7 @@ use prometheus_client::{
     metrics::{
         counter::{ConstCounter, Counter},
         gauge::ConstGauge,
+        MetricType,
         histogram::Histogram,
     },
     registry::Registry,
@@ -76,6 +77,13 @@ pub enum Sample {
         help: &'static str,
         value: u64,
     },
+    /// One gauge per value of one label (e.g. per channel).
+    GaugeBy {
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        values: Vec<(&'static str, f64)>,
+    },
 }
 
 type Read = dyn Fn() -> Vec<Sample> + Send + Sync;
@@ -110,6 +118,18 @@ impl Collector for Sampler {
                 Sample::Counter { name, help, value } => {
                     let counter = ConstCounter::new(value);
                     counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+                }
+                Sample::GaugeBy {
+                    name,
+                    help,
+                    label,
+                    values,
+                } => {
+                    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                    for (value_of_label, value) in values {
+                        let labels = [(label, value_of_label)];
+                        ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
+                    }
                 }
             }
         }

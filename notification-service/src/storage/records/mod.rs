@@ -3,15 +3,17 @@
 //! and their conversions to and from the domain.
 
 mod notification;
+mod outbound;
 mod preferences;
 
 use prost::Message;
 
-use crate::domain::{Detail, Timestamp, Topic};
+use crate::domain::{Channel, ChannelState, Channels, DeliveryStatus, Detail, Timestamp, Topic};
 
 use super::StoreError;
 
 pub(crate) use notification::{decode_notification, decode_update, encode_notification, encode_update};
+pub(crate) use outbound::{JobRecord, QueueRecord, channel_code, channel_from_code};
 pub(crate) use preferences::{decode_preferences, encode_preferences};
 pub(crate) use service_kit::storage::record::{decode, encode};
 
@@ -85,6 +87,42 @@ pub(crate) struct DeliveryRecord {
     pub(crate) notification_at: u32,
     #[prost(uint64, tag = "6")]
     pub(crate) notification_number: u64,
+    /// The recipient, whose channels decide what is pending where.
+    #[prost(string, tag = "7")]
+    pub(crate) recipient: String,
+    /// Where the recipient's notification went, per channel, once it went.
+    #[prost(message, repeated, tag = "8")]
+    pub(crate) channels: Vec<ChannelRecord>,
+}
+
+/// One channel's part of a [`DeliveryRecord`].
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ChannelRecord {
+    #[prost(uint32, tag = "1")]
+    channel: u32,
+    /// See [`state_code`].
+    #[prost(uint32, tag = "2")]
+    state: u32,
+    #[prost(uint64, tag = "3")]
+    at_ms: u64,
+}
+
+fn state_code(state: ChannelState) -> u32 {
+    match state {
+        ChannelState::Pending => 1,
+        ChannelState::Sent => 2,
+        ChannelState::Failed => 3,
+        ChannelState::None => 4,
+    }
+}
+
+fn state_from_code(code: u32) -> ChannelState {
+    match code {
+        1 => ChannelState::Pending,
+        2 => ChannelState::Sent,
+        3 => ChannelState::Failed,
+        _ => ChannelState::None,
+    }
 }
 
 /// Where a notification of an invitation is: held (by its internal number)
@@ -114,13 +152,63 @@ impl DeliveryRecord {
         };
     }
 
-    /// (delivered, deliver_at) as the sender sees them at `now`.
-    pub(crate) fn seen_by_sender(&self, now: Timestamp) -> (bool, Option<Timestamp>) {
+    /// Records where the notification stands on `channel`.
+    pub(crate) fn set_channel(&mut self, channel: Channel, state: ChannelState, at: Timestamp) {
+        let code = u32::from(channel_code(channel));
+        let entry = ChannelRecord {
+            channel: code,
+            state: state_code(state),
+            at_ms: at.as_millis(),
+        };
+        match self.channels.iter_mut().find(|c| c.channel == code) {
+            Some(slot) => *slot = entry,
+            None => self.channels.push(entry),
+        }
+    }
+
+    /// Forgets where the notification went: it was taken back before it
+    /// went anywhere.
+    pub(crate) fn clear_channel(&mut self, channel: Channel) {
+        let code = u32::from(channel_code(channel));
+        self.channels.retain(|c| c.channel != code);
+    }
+
+    /// What the sender sees at `now`. `pending_on` are the channels the
+    /// recipient's notification will go to when it is due (from their
+    /// preferences now).
+    pub(crate) fn seen_by_sender(&self, now: Timestamp, pending_on: Channels) -> DeliveryStatus {
         let due = (self.deliver_at_ms > 0).then(|| Timestamp::from_millis(self.deliver_at_ms));
-        if self.delivered || (self.masked && due.is_some_and(|d| d <= now)) {
-            (true, None)
-        } else {
-            (false, due)
+        let per_channel = |state: &dyn Fn(Channel) -> (ChannelState, Option<Timestamp>)| {
+            Channel::ALL.iter().map(|&c| {
+                let (state, at) = state(c);
+                (c, state, at)
+            }).collect()
+        };
+        if self.delivered {
+            return DeliveryStatus {
+                delivered: true,
+                deliver_at: None,
+                channels: per_channel(&|c| {
+                    self.channels
+                        .iter()
+                        .find(|r| r.channel == u32::from(channel_code(c)))
+                        .map_or((ChannelState::None, None), |r| {
+                            (state_from_code(r.state), Some(Timestamp::from_millis(r.at_ms)))
+                        })
+                }),
+            };
+        }
+        // An ignored invitation must look delivered on schedule, on the
+        // channels it would have gone to.
+        let masked_due = self.masked && due.is_some_and(|d| d <= now);
+        let state = if masked_due { ChannelState::Sent } else { ChannelState::Pending };
+        DeliveryStatus {
+            delivered: masked_due,
+            deliver_at: due.filter(|_| !masked_due),
+            channels: per_channel(&|c| match due {
+                Some(due) if pending_on.contains(c) => (state, Some(due)),
+                Some(_) | None => (ChannelState::None, None),
+            }),
         }
     }
 }
@@ -138,10 +226,27 @@ mod tests {
             masked: true,
             ..DeliveryRecord::default()
         };
+        let on = Channels::IN_APP.with(Channel::Email);
+        let before = r.seen_by_sender(Timestamp::from_millis(99), on);
+        assert_eq!((before.delivered, before.deliver_at), (false, Some(Timestamp::from_millis(100))));
+        let due = Some(Timestamp::from_millis(100));
         assert_eq!(
-            r.seen_by_sender(Timestamp::from_millis(99)),
-            (false, Some(Timestamp::from_millis(100)))
+            before.channels,
+            [
+                (Channel::InApp, ChannelState::Pending, due),
+                (Channel::Email, ChannelState::Pending, due),
+                (Channel::Push, ChannelState::None, None)
+            ]
         );
-        assert_eq!(r.seen_by_sender(Timestamp::from_millis(100)), (true, None));
+        let after = r.seen_by_sender(Timestamp::from_millis(100), on);
+        assert_eq!((after.delivered, after.deliver_at), (true, None));
+        assert_eq!(
+            after.channels,
+            [
+                (Channel::InApp, ChannelState::Sent, due),
+                (Channel::Email, ChannelState::Sent, due),
+                (Channel::Push, ChannelState::None, None)
+            ]
+        );
     }
 }

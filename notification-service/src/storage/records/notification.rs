@@ -6,7 +6,7 @@ use prost::Message;
 use service_kit::storage::record::{decode, encode};
 
 use crate::{
-    domain::{Item, Notification, State, Timestamp, Update, UpdateKind},
+    domain::{Channels, Item, Notification, State, Timestamp, Update, UpdateKind},
     storage::StoreError,
 };
 
@@ -80,6 +80,9 @@ struct NotificationRecord {
     /// True for a pending digest (several items may join it).
     #[prost(bool, tag = "9")]
     digest: bool,
+    /// Where a delivered one went: [`Channels::bits`].
+    #[prost(uint32, tag = "10")]
+    channels: u32,
 }
 
 impl From<&Notification> for NotificationRecord {
@@ -99,6 +102,7 @@ impl From<&Notification> for NotificationRecord {
             read,
             cursor: n.cursor(),
             digest,
+            channels: u32::from(n.channels().bits()),
         }
     }
 }
@@ -126,6 +130,7 @@ impl TryFrom<&NotificationRecord> for Notification {
             items,
             state,
             r.cursor,
+            Channels::from_bits(u8::try_from(r.channels).unwrap_or(0)),
         ))
     }
 }
@@ -141,7 +146,7 @@ pub(crate) fn decode_notification(bytes: &[u8]) -> Result<Notification, StoreErr
 /// An entry of a user's update log: the notification as the update left it
 /// (rendered when read), or the public numbers it retracted.
 #[derive(Clone, PartialEq, Message)]
-struct UpdateRecord {
+pub(super) struct UpdateRecord {
     #[prost(uint64, tag = "1")]
     cursor: u64,
     #[prost(oneof = "UpdateKindRecord", tags = "2, 3, 4")]
@@ -211,7 +216,7 @@ mod tests {
         let mut n = Notification::pending(1 << 32, Topic::InvitationReceived, Timestamp::from_millis(5), true);
         n.push(Item::new("inv-1", Detail::Full, "alice", "Alice", "Hello"));
         n.push(Item::new("inv-2", Detail::Minimal, "", "", ""));
-        n.deliver(3, Timestamp::from_millis(9), Detail::Full);
+        n.deliver(3, Timestamp::from_millis(9), Detail::Full, Channels::IN_APP);
         n.set_cursor(4);
         n
     }

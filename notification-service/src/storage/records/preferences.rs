@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::{
-    domain::{Delivery, Preferences, TopicPreference},
+    domain::{Channels, Delivery, EmailAddress, Preferences, TopicPreference},
     storage::StoreError,
 };
 
@@ -18,6 +18,9 @@ struct TopicRecord {
     delivery: u32,
     #[prost(uint32, tag = "3")]
     detail: u32,
+    /// [`Channels::bits`]; 0 is IN_APP alone.
+    #[prost(uint32, tag = "4")]
+    channels: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -34,6 +37,9 @@ struct PreferencesRecord {
     digest_interval_ms: Option<u64>,
     #[prost(bool, tag = "6")]
     paused: bool,
+    /// Empty when none is set.
+    #[prost(string, tag = "7")]
+    email_address: String,
 }
 
 fn topic_record(p: TopicPreference) -> Option<TopicRecord> {
@@ -44,6 +50,7 @@ fn topic_record(p: TopicPreference) -> Option<TopicRecord> {
             Delivery::Digest => 2,
         },
         detail: detail_code(p.detail),
+        channels: u32::from(p.channels.bits()),
     })
 }
 
@@ -56,6 +63,7 @@ fn topic_preference(r: Option<TopicRecord>, default: TopicPreference) -> TopicPr
             Delivery::Immediate
         },
         detail: detail_from_code(r.detail),
+        channels: Channels::from_bits(u8::try_from(r.channels).unwrap_or(0)),
     })
 }
 
@@ -67,6 +75,7 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         withdrawal_note,
         digest_interval,
         paused,
+        email_address,
     } = p;
     encode(&PreferencesRecord {
         invitation_received: topic_record(*invitation_received),
@@ -75,6 +84,7 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         withdrawal_note: topic_record(*withdrawal_note),
         digest_interval_ms: digest_interval.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         paused: *paused,
+        email_address: email_address.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default(),
     })
 }
 
@@ -88,6 +98,10 @@ pub(crate) fn decode_preferences(bytes: &[u8]) -> Result<Preferences, StoreError
         withdrawal_note: topic_preference(r.withdrawal_note, d.withdrawal_note),
         digest_interval: r.digest_interval_ms.map(std::time::Duration::from_millis),
         paused: r.paused,
+        // Checked when it was set; one that no longer parses is not mailed to.
+        email_address: (!r.email_address.is_empty())
+            .then(|| EmailAddress::parse(&r.email_address).ok())
+            .flatten(),
     })
 }
 
@@ -103,6 +117,8 @@ mod tests {
         p.invitation_received.delivery = Delivery::Immediate;
         p.digest_interval = Some(std::time::Duration::from_secs(600));
         p.paused = true;
+        p.invitation_accepted.channels = Channels::of([crate::domain::Channel::Push]);
+        p.email_address = Some(EmailAddress::parse("a@example.com").unwrap());
         assert_eq!(decode_preferences(&encode_preferences(&p)).unwrap(), p);
         assert_eq!(
             decode_preferences(&encode_preferences(&Preferences::default())).unwrap(),
