@@ -204,7 +204,9 @@ impl Notifier {
     }
 
     /// Begins a try of up to `limit` messages due on `channel` (durably:
-    /// see [`Store::begin_tries`]).
+    /// see [`Store::begin_tries`]). `after_restart`: the first pass after
+    /// start-up, when no try can be under way, so messages leased by tries
+    /// a crash cut short are due too.
     ///
     /// # Errors
     ///
@@ -214,11 +216,13 @@ impl Notifier {
         channel: Channel,
         limit: usize,
         lease: std::time::Duration,
+        after_restart: bool,
     ) -> Result<Vec<Job>, Error> {
         let _writing = self.writes.read().await;
         let now = self.now();
+        let horizon = if after_restart { now.plus(lease) } else { now };
         self.blocking(move |store| {
-            let due = store.due_jobs(channel, now, limit)?;
+            let due = store.due_jobs(channel, horizon, limit)?;
             if due.is_empty() {
                 return Ok(Vec::new());
             }

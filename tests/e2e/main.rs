@@ -3,11 +3,13 @@
 //! generated clients.
 
 mod backup;
+mod channels;
 mod common;
 mod crash;
 mod damage;
 mod memory;
 mod metrics;
 mod resume;
+mod sinks;
 mod story;
 mod timers;

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod inbox;
+pub mod sinks;
 
 use std::{
     io::{BufRead as _, BufReader},

@@ -75,8 +75,12 @@ pub struct ChannelArgs {
     #[arg(long, env = "NOTIFICATION_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The sender of every mail.
-    #[arg(long, env = "NOTIFICATION_MAIL_FROM", hide_env_values = true,
-          default_value = "Notifications <notifications@localhost>")]
+    #[arg(
+        long,
+        env = "NOTIFICATION_MAIL_FROM",
+        hide_env_values = true,
+        default_value = "Notifications <notifications@localhost>"
+    )]
     pub mail_from: String,
     /// How long a mail that cannot be sent is retried.
     #[arg(long, env = "NOTIFICATION_MAIL_MAX_RETRY_AGE", hide_env_values = true, default_value = "24h",
@@ -125,7 +129,9 @@ impl ChannelArgs {
             retry_backoff,
         } = self;
         if channel_timeout.is_zero() || retry_backoff.is_zero() {
-            return Err("NOTIFICATION_CHANNEL_TIMEOUT and NOTIFICATION_RETRY_BACKOFF must be longer than 0s".to_owned());
+            return Err(
+                "NOTIFICATION_CHANNEL_TIMEOUT and NOTIFICATION_RETRY_BACKOFF must be longer than 0s".to_owned(),
+            );
         }
         let mail = match smtp_url.filter(|u| !u.trim().is_empty()) {
             None => None,

@@ -39,7 +39,10 @@ impl Mailer {
             return Ok(None);
         };
         let content = domain::email(notification);
-        let to: lettre::Address = job.email.parse().map_err(|e| format!("the address is not usable: {e}"))?;
+        let to: lettre::Address = job
+            .email
+            .parse()
+            .map_err(|e| format!("the address is not usable: {e}"))?;
         let host = self.from.email.domain().to_owned();
         Message::builder()
             .from(self.from.clone())

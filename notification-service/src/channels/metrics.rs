@@ -30,7 +30,9 @@ impl ChannelMetrics {
             failed: Family::default(),
             retried: Family::default(),
             delay: Family::new_with_constructor(|| {
-                Histogram::new([0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21_600.0, 86_400.0])
+                Histogram::new([
+                    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21_600.0, 86_400.0,
+                ])
             }),
         };
         registry.register(
@@ -65,7 +67,9 @@ impl ChannelMetrics {
     pub(crate) fn sent(&self, channel: Channel, waited_ms: u64) {
         self.sent.get_or_create(&labels(channel)).inc();
         #[allow(clippy::cast_precision_loss)] // milliseconds well within f64
-        self.delay.get_or_create(&labels(channel)).observe(waited_ms as f64 / 1000.0);
+        self.delay
+            .get_or_create(&labels(channel))
+            .observe(waited_ms as f64 / 1000.0);
     }
 
     pub(crate) fn failed(&self, channel: Channel) {

@@ -40,7 +40,10 @@ const IN_FLIGHT: usize = 16;
 pub(crate) enum Try {
     Sent,
     /// Worth trying again (`after`: the other side asked for that wait).
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Never worth trying again.
     Failed(String),
 }
@@ -87,7 +90,9 @@ fn outcome(result: &Try, job: &Job, now: Timestamp, first_backoff: Duration, max
             let wait = service_kit::backoff::Backoff::delay_for(first_backoff, MAX_BACKOFF, job.attempts)
                 .max(after.unwrap_or_default().min(MAX_BACKOFF));
             let next = now.plus(wait);
-            if next.as_millis().saturating_sub(job.created.as_millis()) > u64::try_from(max_retry_age.as_millis()).unwrap_or(u64::MAX) {
+            if next.as_millis().saturating_sub(job.created.as_millis())
+                > u64::try_from(max_retry_age.as_millis()).unwrap_or(u64::MAX)
+            {
                 Outcome::Failed
             } else {
                 Outcome::RetryAt(next)
@@ -99,14 +104,20 @@ fn outcome(result: &Try, job: &Job, now: Timestamp, first_backoff: Duration, max
 impl Worker {
     async fn run(self, tick: Duration, mut stop: watch::Receiver<bool>) {
         let mut in_flight = JoinSet::new();
+        let mut first_pass = true;
         loop {
             while in_flight.try_join_next().is_some() {}
             let free = IN_FLIGHT.saturating_sub(in_flight.len());
             let mut busy = false;
             if free > 0 {
-                match self.notifier.begin_tries(self.channel, free, self.lease).await {
+                match self
+                    .notifier
+                    .begin_tries(self.channel, free, self.lease, first_pass)
+                    .await
+                {
                     Ok(jobs) => {
                         busy = jobs.len() == free;
+                        first_pass = false;
                         for job in jobs {
                             let worker = self.clone();
                             in_flight.spawn(async move { worker.try_once(job).await });
@@ -142,8 +153,14 @@ impl Worker {
         let channel = self.channel.name();
         match (&result, outcome) {
             (_, Outcome::Sent) => {
-                tracing::debug!(channel, attempts = job.attempts, took_ms = started.elapsed().as_millis(), "sent");
-                self.metrics.sent(self.channel, now.as_millis().saturating_sub(job.created.as_millis()));
+                tracing::debug!(
+                    channel,
+                    attempts = job.attempts,
+                    took_ms = started.elapsed().as_millis(),
+                    "sent"
+                );
+                self.metrics
+                    .sent(self.channel, now.as_millis().saturating_sub(job.created.as_millis()));
             }
             (Try::Retry { reason, .. }, Outcome::RetryAt(at)) => {
                 tracing::warn!(channel, attempts = job.attempts, retry_in_ms = at.as_millis().saturating_sub(now.as_millis()), reason = %reason, "send failed; will retry");
@@ -177,7 +194,8 @@ pub(crate) fn spawn(
             sender: Sender::Mail(mail::Mailer::new(mail)),
             max_retry_age: mail.max_retry_age,
             first_backoff: settings.first_backoff,
-            lease: mail.timeout * 3 + Duration::from_secs(30),
+            // lettre's timeout bounds each SMTP command of the conversation.
+            lease: mail.timeout * 6 + Duration::from_secs(10),
             notifier: notifier.clone(),
             metrics: metrics.clone(),
         });
@@ -188,7 +206,7 @@ pub(crate) fn spawn(
             sender: Sender::Push(Box::new(webhook::Webhook::new(webhook))),
             max_retry_age: webhook.max_retry_age,
             first_backoff: settings.first_backoff,
-            lease: webhook.timeout * 2 + Duration::from_secs(30),
+            lease: webhook.timeout + Duration::from_secs(10),
             notifier: notifier.clone(),
             metrics: metrics.clone(),
         });
@@ -229,7 +247,9 @@ mod tests {
         };
         let now = Timestamp::from_millis(10_000);
         let first = outcome(&retry, &job(10_000, 1), now, Duration::from_secs(5), day);
-        let Outcome::RetryAt(at) = first else { panic!("{first:?}") };
+        let Outcome::RetryAt(at) = first else {
+            panic!("{first:?}")
+        };
         assert!((12_500..=15_000).contains(&at.as_millis()), "{at:?}");
         // The tenth try waits 5 s × 2⁹ (jittered), well under the hour cap.
         let Outcome::RetryAt(at) = outcome(&retry, &job(10_000, 10), now, Duration::from_secs(5), day) else {
@@ -237,14 +257,31 @@ mod tests {
         };
         assert!(at.as_millis() - 10_000 >= 1_280_000, "{at:?}");
         let old = Timestamp::from_millis(10_000 + 86_400_000);
-        assert_eq!(outcome(&retry, &job(10_000, 30), old, Duration::from_secs(5), day), Outcome::Failed);
-        assert_eq!(outcome(&Try::Failed("550".into()), &job(10_000, 1), now, Duration::from_secs(5), day), Outcome::Failed);
-        assert_eq!(outcome(&Try::Sent, &job(10_000, 1), now, Duration::from_secs(5), day), Outcome::Sent);
+        assert_eq!(
+            outcome(&retry, &job(10_000, 30), old, Duration::from_secs(5), day),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(
+                &Try::Failed("550".into()),
+                &job(10_000, 1),
+                now,
+                Duration::from_secs(5),
+                day
+            ),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(&Try::Sent, &job(10_000, 1), now, Duration::from_secs(5), day),
+            Outcome::Sent
+        );
         let asked = Try::Retry {
             reason: "429".into(),
             after: Some(Duration::from_secs(120)),
         };
-        let Outcome::RetryAt(at) = outcome(&asked, &job(10_000, 1), now, Duration::from_secs(5), day) else { panic!() };
+        let Outcome::RetryAt(at) = outcome(&asked, &job(10_000, 1), now, Duration::from_secs(5), day) else {
+            panic!()
+        };
         assert_eq!(at.as_millis(), 130_000, "retry-after is honoured");
     }
 }

@@ -66,15 +66,27 @@ mod tests {
     fn signs_the_specifications_test_vector() {
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#),
+            secret.sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
 
     #[test]
     fn secrets_are_checked_and_never_shown() {
-        assert!(WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err().contains("whsec_"));
-        assert!(WebhookSecret::parse("whsec_not base64!").unwrap_err().contains("base64"));
+        assert!(
+            WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap_err()
+                .contains("whsec_")
+        );
+        assert!(
+            WebhookSecret::parse("whsec_not base64!")
+                .unwrap_err()
+                .contains("base64")
+        );
         // The specification's example key is 24 bytes, its floor.
         let short = format!("whsec_{}", STANDARD.encode([7u8; 23]));
         assert!(WebhookSecret::parse(&short).unwrap_err().contains("24 to 64"));

@@ -61,7 +61,10 @@ impl Webhook {
         let signature = self.secret.sign(&job.id, timestamp, &body);
         let request = http::Request::post(self.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, concat!("notification-service/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("notification-service/", env!("CARGO_PKG_VERSION")),
+            )
             .header("webhook-id", &job.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)

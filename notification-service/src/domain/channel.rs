@@ -153,7 +153,16 @@ mod tests {
             assert_eq!(EmailAddress::parse(good).unwrap().as_str(), good);
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        for bad in ["", "carol", "@example.com", "carol@", "Carol <carol@example.com>", " carol@example.com", "a@b\r\nBcc: x@y", long.as_str()] {
+        for bad in [
+            "",
+            "carol",
+            "@example.com",
+            "carol@",
+            "Carol <carol@example.com>",
+            " carol@example.com",
+            "a@b\r\nBcc: x@y",
+            long.as_str(),
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -698,7 +698,10 @@ mod tests {
             },
             "no address, no e-mail"
         );
-        assert_eq!(at_delivery(Topic::InvitationAccepted, &prefs, ALL_CHANNELS), in_app(Detail::Full));
+        assert_eq!(
+            at_delivery(Topic::InvitationAccepted, &prefs, ALL_CHANNELS),
+            in_app(Detail::Full)
+        );
     }
 
     proptest! {

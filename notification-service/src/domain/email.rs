@@ -47,7 +47,10 @@ pub fn email(notification: &Notification) -> EmailContent {
     text.push_str(closing);
     text.push('\n');
 
-    let mut html = format!("<!DOCTYPE html>\n<html><body>\n<p><strong>{}</strong></p>\n", escape(&rendered.title));
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p><strong>{}</strong></p>\n",
+        escape(&rendered.title)
+    );
     if !lines.is_empty() {
         html.push_str("<ul>\n");
         for line in &lines {
@@ -116,22 +119,45 @@ mod tests {
 
     #[test]
     fn a_full_invitation_names_its_sender_and_note_and_escapes_html() {
-        let mail = email(&notification(&[Item::new("inv-1", Detail::Full, "alice", "Alice <Ames>", "Hi & hello")]));
+        let mail = email(&notification(&[Item::new(
+            "inv-1",
+            Detail::Full,
+            "alice",
+            "Alice <Ames>",
+            "Hi & hello",
+        )]));
         assert_eq!(mail.subject, "Alice <Ames> wants to connect");
         assert!(mail.text.contains("\u{201c}Hi & hello\u{201d}"), "{}", mail.text);
-        assert!(mail.html.contains("Alice &lt;Ames&gt;") && mail.html.contains("Hi &amp; hello"), "{}", mail.html);
+        assert!(
+            mail.html.contains("Alice &lt;Ames&gt;") && mail.html.contains("Hi &amp; hello"),
+            "{}",
+            mail.html
+        );
         assert!(!mail.html.contains("<Ames>"));
     }
 
     #[test]
     fn a_digest_lists_each_invitation_once() {
         let items: Vec<Item> = (0..3)
-            .map(|i| Item::new(&format!("inv-{i}"), Detail::Full, &format!("u{i}"), &format!("User {i}"), "note"))
+            .map(|i| {
+                Item::new(
+                    &format!("inv-{i}"),
+                    Detail::Full,
+                    &format!("u{i}"),
+                    &format!("User {i}"),
+                    "note",
+                )
+            })
             .collect();
         let mail = email(&notification(&items));
         assert_eq!(mail.subject, "You have 3 new invitations to connect");
         for i in 0..3 {
-            assert_eq!(mail.text.matches(&format!("User {i} wants to connect")).count(), 1, "{}", mail.text);
+            assert_eq!(
+                mail.text.matches(&format!("User {i} wants to connect")).count(),
+                1,
+                "{}",
+                mail.text
+            );
         }
     }
 
@@ -139,7 +165,15 @@ mod tests {
     fn minimal_mails_hold_no_identity_or_note_anywhere() {
         for count in [1, 3] {
             let items: Vec<Item> = (0..count)
-                .map(|i| Item::new(&format!("SECRET-inv-{i}"), Detail::Minimal, "SECRET-id", "SECRET name", "SECRET note"))
+                .map(|i| {
+                    Item::new(
+                        &format!("SECRET-inv-{i}"),
+                        Detail::Minimal,
+                        "SECRET-id",
+                        "SECRET name",
+                        "SECRET note",
+                    )
+                })
                 .collect();
             let mail = email(&notification(&items));
             assert!(!format!("{mail:?}").contains("SECRET"), "{mail:?}");

@@ -19,5 +19,5 @@ pub use event::{Event, EventKind, Item};
 pub use notification::{Notification, Removal, State, Update, UpdateKind};
 pub use prefs::{Delivery, Detail, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic, TopicPreference};
 pub use render::{Rendered, render};
-pub use status::{ChannelState, DeliveryStatus};
 pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use status::{ChannelState, DeliveryStatus};

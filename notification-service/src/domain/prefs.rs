@@ -104,7 +104,11 @@ impl Preferences {
     /// since), IN_APP, so that nothing is lost.
     #[must_use]
     pub fn channels(&self, topic: Topic, available: Channels) -> Channels {
-        let mut chosen = self.topic(topic).channels.or_in_app().intersect(available.with(Channel::InApp));
+        let mut chosen = self
+            .topic(topic)
+            .channels
+            .or_in_app()
+            .intersect(available.with(Channel::InApp));
         if self.email_address.is_none() {
             chosen = chosen.without(Channel::Email);
         }

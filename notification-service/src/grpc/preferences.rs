@@ -10,8 +10,8 @@ use proto::notifications::v1 as pb;
 use crate::{
     convert,
     domain::{
-        Channel, Channels, Delivery, Detail, EmailAddress, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic,
-        TopicPreference,
+        Channel, Channels, Delivery, Detail, EmailAddress, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences,
+        Topic, TopicPreference,
     },
     error::Error,
 };
@@ -52,7 +52,10 @@ pub(crate) fn to_pb(p: &Preferences) -> pb::Preferences {
         email_address,
     } = p;
     pb::Preferences {
-        email_address: email_address.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        email_address: email_address
+            .as_ref()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
         invitation_received: Some(topic_to_pb(*invitation_received)),
         invitation_accepted: Some(topic_to_pb(*invitation_accepted)),
         invitation_withdrawn: Some(topic_to_pb(*invitation_withdrawn)),
@@ -83,7 +86,10 @@ fn topic_from_pb(
             Ok(pb::Channel::Email) => Channel::Email,
             Ok(pb::Channel::Push) => Channel::Push,
             Ok(pb::Channel::Unspecified) | Err(_) => {
-                return Err(invalid(field, "channels may hold CHANNEL_IN_APP, CHANNEL_EMAIL and CHANNEL_PUSH only"));
+                return Err(invalid(
+                    field,
+                    "channels may hold CHANNEL_IN_APP, CHANNEL_EMAIL and CHANNEL_PUSH only",
+                ));
             }
         };
         if set.contains(channel) {
@@ -250,7 +256,10 @@ pub(crate) fn apply_mask(
                 *topic_slot(&mut merged, path).ok_or_else(unknown)? = value;
             }
             Some((topic, field)) => {
-                let from = topic_slot(&mut update, topic).ok_or_else(unknown)?.clone().unwrap_or_default();
+                let from = topic_slot(&mut update, topic)
+                    .ok_or_else(unknown)?
+                    .clone()
+                    .unwrap_or_default();
                 let into = topic_slot(&mut merged, topic)
                     .ok_or_else(unknown)?
                     .get_or_insert_with(Default::default);
@@ -284,7 +293,10 @@ mod tests {
 
     #[test]
     fn defaults_round_trip() {
-        assert_eq!(from_pb(to_pb(&Preferences::default()), ALL).unwrap(), Preferences::default());
+        assert_eq!(
+            from_pb(to_pb(&Preferences::default()), ALL).unwrap(),
+            Preferences::default()
+        );
     }
 
     #[test]
@@ -294,7 +306,12 @@ mod tests {
             paused: true,
             ..Default::default()
         };
-        let merged = apply_mask(&Preferences::default(), &update, &["invitation_received.delivery".to_owned()], ALL)
+        let merged = apply_mask(
+            &Preferences::default(),
+            &update,
+            &["invitation_received.delivery".to_owned()],
+            ALL,
+        )
         .unwrap();
         let mut expected = Preferences::default();
         expected.invitation_received.delivery = Delivery::Immediate;
@@ -307,7 +324,13 @@ mod tests {
             invitation_withdrawn: topic(true, pb::Delivery::Immediate, pb::Detail::Minimal),
             ..Default::default()
         };
-        let merged = apply_mask(&Preferences::default(), &update, &["invitation_withdrawn".to_owned()], ALL).unwrap();
+        let merged = apply_mask(
+            &Preferences::default(),
+            &update,
+            &["invitation_withdrawn".to_owned()],
+            ALL,
+        )
+        .unwrap();
         assert!(merged.invitation_withdrawn.enabled);
         assert_eq!(merged.invitation_withdrawn.detail, Detail::Minimal);
         let bad = pb::Preferences {
@@ -385,27 +408,53 @@ mod tests {
         let refused = |p: pb::Preferences, available| from_pb(p, available).unwrap_err();
         assert!(matches!(
             refused(with_channels(&[pb::Channel::Email], "not an address"), ALL),
-            Error::InvalidArgument { field: "email_address", .. }
+            Error::InvalidArgument {
+                field: "email_address",
+                ..
+            }
         ));
         assert!(matches!(
             refused(with_channels(&[pb::Channel::Email], ""), ALL),
-            Error::InvalidArgument { field: "email_address", .. }
+            Error::InvalidArgument {
+                field: "email_address",
+                ..
+            }
         ));
         assert!(matches!(
             refused(with_channels(&[pb::Channel::Push, pb::Channel::Push], ""), ALL),
-            Error::InvalidArgument { field: "invitation_received", .. }
+            Error::InvalidArgument {
+                field: "invitation_received",
+                ..
+            }
         ));
         assert!(matches!(
             refused(with_channels(&[pb::Channel::Unspecified], ""), ALL),
-            Error::InvalidArgument { field: "invitation_received", .. }
+            Error::InvalidArgument {
+                field: "invitation_received",
+                ..
+            }
         ));
         assert!(matches!(
-            refused(with_channels(&[pb::Channel::Email], "bob@example.com"), Channels::IN_APP),
-            Error::ChannelUnavailable { channel: "email", variable: "NOTIFICATION_SMTP_URL", .. }
+            refused(
+                with_channels(&[pb::Channel::Email], "bob@example.com"),
+                Channels::IN_APP
+            ),
+            Error::ChannelUnavailable {
+                channel: "email",
+                variable: "NOTIFICATION_SMTP_URL",
+                ..
+            }
         ));
         assert!(matches!(
-            refused(with_channels(&[pb::Channel::Push], ""), Channels::IN_APP.with(Channel::Email)),
-            Error::ChannelUnavailable { channel: "push", variable: "NOTIFICATION_WEBHOOK_URL", .. }
+            refused(
+                with_channels(&[pb::Channel::Push], ""),
+                Channels::IN_APP.with(Channel::Email)
+            ),
+            Error::ChannelUnavailable {
+                channel: "push",
+                variable: "NOTIFICATION_WEBHOOK_URL",
+                ..
+            }
         ));
         // The app is always there.
         assert!(from_pb(with_channels(&[pb::Channel::InApp], ""), Channels::IN_APP).is_ok());
@@ -424,11 +473,17 @@ mod tests {
         assert_eq!(merged.invitation_received.channels, Channels::of([Channel::Push]));
         assert_eq!(merged.email_address, None, "not named in the mask");
         let merged = apply_mask(&merged, &update, &["email_address".to_owned()], ALL).unwrap();
-        assert_eq!(merged.email_address.as_ref().map(EmailAddress::as_str), Some("bob@example.com"));
+        assert_eq!(
+            merged.email_address.as_ref().map(EmailAddress::as_str),
+            Some("bob@example.com")
+        );
         // Choosing EMAIL and giving the address in one update.
         let email = with_channels(&[pb::Channel::Email], "bob@example.com");
         let both = ["invitation_received.channels".to_owned(), "email_address".to_owned()];
         assert!(apply_mask(&Preferences::default(), &email, &both, ALL).is_ok());
-        assert!(apply_mask(&Preferences::default(), &email, &both[..1], ALL).is_err(), "no address yet");
+        assert!(
+            apply_mask(&Preferences::default(), &email, &both[..1], ALL).is_err(),
+            "no address yet"
+        );
     }
 }

@@ -6,8 +6,8 @@
 use service_kit::storage::tx::aborted;
 
 use crate::domain::{
-    Action, AtDelivery, Channel, ChannelState, Event, EventKind, Item, Notification, Preferences, Removal,
-    Settings, Timestamp, Topic, Update, UpdateKind, at_delivery, decide,
+    Action, AtDelivery, Channel, ChannelState, Event, EventKind, Item, Notification, Preferences, Removal, Settings,
+    Timestamp, Topic, Update, UpdateKind, at_delivery, decide,
 };
 
 use super::{
@@ -33,20 +33,25 @@ impl Tx<'_> {
             self.drop_pending(user, &notification)?;
         }
         let received = notification.topic() == Topic::InvitationReceived;
-        let (detail, channels, email) = match at_delivery(notification.topic(), &self.preferences(user)?, self.available) {
-            AtDelivery::Deliver { detail, channels, email } => (detail, channels, email),
-            AtDelivery::Drop => {
-                if received {
-                    for id in notification.invitation_ids() {
-                        self.update_delivery(id, |d| {
-                            d.deliver_at_ms = 0;
-                            d.set_location(None);
-                        })?;
+        let (detail, channels, email) =
+            match at_delivery(notification.topic(), &self.preferences(user)?, self.available) {
+                AtDelivery::Deliver {
+                    detail,
+                    channels,
+                    email,
+                } => (detail, channels, email),
+                AtDelivery::Drop => {
+                    if received {
+                        for id in notification.invitation_ids() {
+                            self.update_delivery(id, |d| {
+                                d.deliver_at_ms = 0;
+                                d.set_location(None);
+                            })?;
+                        }
                     }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-        };
+            };
         let in_app = channels.contains(Channel::InApp);
         let mut counters = self.user(user)?;
         counters.last_notification += 1;
@@ -187,7 +192,9 @@ impl Tx<'_> {
         let number = notification.number();
         let channels = notification.channels();
         let in_app = channels.contains(Channel::InApp);
-        let outbound = [Channel::Email, Channel::Push].into_iter().filter(|c| channels.contains(*c));
+        let outbound = [Channel::Email, Channel::Push]
+            .into_iter()
+            .filter(|c| channels.contains(*c));
         match notification.remove(invitation_id) {
             // Never sent, never to be sent: no trace at all.
             Some(Removal::Dropped) => return self.drop_pending(user, &notification),

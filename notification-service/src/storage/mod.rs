@@ -403,4 +403,6 @@ impl Store {
 }
 
 #[cfg(test)]
+mod outbound_tests;
+#[cfg(test)]
 mod tests;

@@ -97,7 +97,11 @@ impl Tx<'_> {
 
     fn count(&self, code: u8, added: bool) -> TxResult<()> {
         let key = keys::queued_count(code);
-        let now = self.outbound_meta.get(key)?.and_then(|v| keys::trailing_number(&v)).unwrap_or(0);
+        let now = self
+            .outbound_meta
+            .get(key)?
+            .and_then(|v| keys::trailing_number(&v))
+            .unwrap_or(0);
         let next = if added { now + 1 } else { now.saturating_sub(1) };
         self.outbound_meta.insert(&key[..], &next.to_be_bytes()[..])?;
         Ok(())
@@ -105,14 +109,23 @@ impl Tx<'_> {
 
     /// Queues `update` for `user` on `channel`; the head of an empty queue
     /// is due at once.
-    fn enqueue(&self, channel: Channel, user: &str, update: &Update, notification: u64, email: &str, now: Timestamp) -> TxResult<u64> {
+    fn enqueue(
+        &self,
+        channel: Channel,
+        user: &str,
+        update: &Update,
+        notification: u64,
+        email: &str,
+        now: Timestamp,
+    ) -> TxResult<u64> {
         let code = channel_code(channel);
         let mut queue = self.queue(code, user)?;
         let seq = queue.next;
         queue.next += 1;
         let job = JobRecord::new(new_message_id(), update, notification, email.to_owned(), now);
         if queue.head == seq {
-            self.outbound_due.insert(keys::job_due(code, job.next_ms, user, seq), &[])?;
+            self.outbound_due
+                .insert(keys::job_due(code, job.next_ms, user, seq), &[])?;
         }
         self.put_job(code, user, seq, &job)?;
         self.put_queue(code, user, queue)?;
@@ -123,11 +136,21 @@ impl Tx<'_> {
     /// Queues the delivery of `notification` (as `update` says it) on
     /// `channel`, and remembers the message so that a withdrawal before it
     /// goes out can take it back.
-    pub(super) fn announce(&self, channel: Channel, user: &str, update: &Update, notification: &Notification, email: &str, now: Timestamp) -> TxResult<()> {
+    pub(super) fn announce(
+        &self,
+        channel: Channel,
+        user: &str,
+        update: &Update,
+        notification: &Notification,
+        email: &str,
+        now: Timestamp,
+    ) -> TxResult<()> {
         let number = notification.number();
         let seq = self.enqueue(channel, user, update, number, email, now)?;
-        self.outbound_meta
-            .insert(keys::announced(channel_code(channel), user, number), &seq.to_be_bytes()[..])?;
+        self.outbound_meta.insert(
+            keys::announced(channel_code(channel), user, number),
+            &seq.to_be_bytes()[..],
+        )?;
         self.mark_received(notification, channel, ChannelState::Pending, now)
     }
 
@@ -141,7 +164,10 @@ impl Tx<'_> {
         else {
             return Ok(None);
         };
-        Ok(self.job(code, user, seq)?.filter(|job| !job.maybe_seen).map(|job| (seq, job)))
+        Ok(self
+            .job(code, user, seq)?
+            .filter(|job| !job.maybe_seen)
+            .map(|job| (seq, job)))
     }
 
     /// Follows a revision of a delivered notification on `channel`: a clean
@@ -149,7 +175,14 @@ impl Tx<'_> {
     /// `revised` message and e-mail does nothing (a mail cannot be
     /// changed once it may have arrived).
     /// `removed` is the invitation the revision took out.
-    pub(super) fn revise_outbound(&self, channel: Channel, user: &str, update: &Update, removed: &str, now: Timestamp) -> TxResult<()> {
+    pub(super) fn revise_outbound(
+        &self,
+        channel: Channel,
+        user: &str,
+        update: &Update,
+        removed: &str,
+        now: Timestamp,
+    ) -> TxResult<()> {
         let UpdateKind::Revised(revised) = &update.kind else {
             return Ok(());
         };
@@ -217,7 +250,8 @@ impl Tx<'_> {
                     next.next_ms = due;
                     self.put_job(code, user, queue.head, &next)?;
                 }
-                self.outbound_due.insert(keys::job_due(code, due, user, queue.head), &[])?;
+                self.outbound_due
+                    .insert(keys::job_due(code, due, user, queue.head), &[])?;
                 break;
             }
             queue.head += 1;
@@ -227,7 +261,13 @@ impl Tx<'_> {
 
     /// Records, for the sender of each invitation a new-invitation
     /// notification is about, where it stands on `channel`.
-    pub(super) fn mark_received(&self, notification: &Notification, channel: Channel, state: ChannelState, at: Timestamp) -> TxResult<()> {
+    pub(super) fn mark_received(
+        &self,
+        notification: &Notification,
+        channel: Channel,
+        state: ChannelState,
+        at: Timestamp,
+    ) -> TxResult<()> {
         if notification.topic() != Topic::InvitationReceived {
             return Ok(());
         }
@@ -288,7 +328,12 @@ impl Store {
     /// # Errors
     ///
     /// Storage or decoding failures.
-    pub fn begin_tries(&self, due: &[DueJob], now: Timestamp, lease: std::time::Duration) -> Result<Vec<Job>, StoreError> {
+    pub fn begin_tries(
+        &self,
+        due: &[DueJob],
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Job>, StoreError> {
         // Sending delivers nothing new.
         self.transact(Channels::IN_APP, |tx| {
             let mut jobs = Vec::with_capacity(due.len());
@@ -304,7 +349,8 @@ impl Store {
                 job.attempts += 1;
                 job.maybe_seen = true;
                 job.next_ms = now.plus(lease).as_millis();
-                tx.outbound_due.insert(keys::job_due(code, job.next_ms, &d.user, d.seq), &[])?;
+                tx.outbound_due
+                    .insert(keys::job_due(code, job.next_ms, &d.user, d.seq), &[])?;
                 tx.put_job(code, &d.user, d.seq, &job)?;
                 jobs.push(Job {
                     channel: d.channel,
@@ -336,9 +382,11 @@ impl Store {
             let announced = announced_notification(&job.update);
             match outcome {
                 Outcome::RetryAt(at) => {
-                    tx.outbound_due.remove(keys::job_due(code, record.next_ms, &job.user, job.seq))?;
+                    tx.outbound_due
+                        .remove(keys::job_due(code, record.next_ms, &job.user, job.seq))?;
                     record.next_ms = at.as_millis();
-                    tx.outbound_due.insert(keys::job_due(code, record.next_ms, &job.user, job.seq), &[])?;
+                    tx.outbound_due
+                        .insert(keys::job_due(code, record.next_ms, &job.user, job.seq), &[])?;
                     tx.put_job(code, &job.user, job.seq, &record)?;
                     if let Some(n) = announced {
                         tx.mark_received(n, job.channel, ChannelState::Pending, at)?;
@@ -346,12 +394,21 @@ impl Store {
                 }
                 Outcome::Sent | Outcome::Failed => {
                     let reference = keys::announced(code, &job.user, record.notification);
-                    if tx.outbound_meta.get(&reference)?.and_then(|v| keys::trailing_number(&v)) == Some(job.seq) {
+                    if tx
+                        .outbound_meta
+                        .get(&reference)?
+                        .and_then(|v| keys::trailing_number(&v))
+                        == Some(job.seq)
+                    {
                         tx.outbound_meta.remove(reference)?;
                     }
                     tx.take_out(code, &job.user, job.seq, &record, now)?;
                     if let Some(n) = announced {
-                        let state = if outcome == Outcome::Sent { ChannelState::Sent } else { ChannelState::Failed };
+                        let state = if outcome == Outcome::Sent {
+                            ChannelState::Sent
+                        } else {
+                            ChannelState::Failed
+                        };
                         tx.mark_received(n, job.channel, state, now)?;
                     }
                 }
@@ -367,7 +424,11 @@ impl Store {
     /// # Errors
     ///
     /// Storage or decoding failures.
-    pub fn outbound_figures(&self, channel: Channel, now: Timestamp) -> Result<(u64, Option<std::time::Duration>), StoreError> {
+    pub fn outbound_figures(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<(u64, Option<std::time::Duration>), StoreError> {
         let code = channel_code(channel);
         let queued = self
             .outbound_meta

@@ -114,8 +114,16 @@ fn a_batch_with_a_gap_leaves_neither_effects_nor_progress() {
         assert_eq!(store.inbox_page("bob", false, None, 10).unwrap().items, []);
         assert_eq!(store.unread_count("bob").unwrap(), 0);
         assert_eq!(store.last_cursor("bob").unwrap(), 0);
-        assert_eq!(store.delivery_status("inv-2", "alice", Channels::IN_APP, NOW).unwrap(), None);
-        assert!(store.delivery_status("inv-1", "alice", Channels::IN_APP, NOW).unwrap().is_some());
+        assert_eq!(
+            store.delivery_status("inv-2", "alice", Channels::IN_APP, NOW).unwrap(),
+            None
+        );
+        assert!(
+            store
+                .delivery_status("inv-1", "alice", Channels::IN_APP, NOW)
+                .unwrap()
+                .is_some()
+        );
     };
     nothing_of_the_batch(&store);
     nothing_of_the_batch(&reopen(store, dir.path()));

@@ -179,10 +179,13 @@ impl DeliveryRecord {
     pub(crate) fn seen_by_sender(&self, now: Timestamp, pending_on: Channels) -> DeliveryStatus {
         let due = (self.deliver_at_ms > 0).then(|| Timestamp::from_millis(self.deliver_at_ms));
         let per_channel = |state: &dyn Fn(Channel) -> (ChannelState, Option<Timestamp>)| {
-            Channel::ALL.iter().map(|&c| {
-                let (state, at) = state(c);
-                (c, state, at)
-            }).collect()
+            Channel::ALL
+                .iter()
+                .map(|&c| {
+                    let (state, at) = state(c);
+                    (c, state, at)
+                })
+                .collect()
         };
         if self.delivered {
             return DeliveryStatus {
@@ -201,7 +204,11 @@ impl DeliveryRecord {
         // An ignored invitation must look delivered on schedule, on the
         // channels it would have gone to.
         let masked_due = self.masked && due.is_some_and(|d| d <= now);
-        let state = if masked_due { ChannelState::Sent } else { ChannelState::Pending };
+        let state = if masked_due {
+            ChannelState::Sent
+        } else {
+            ChannelState::Pending
+        };
         DeliveryStatus {
             delivered: masked_due,
             deliver_at: due.filter(|_| !masked_due),
@@ -228,7 +235,10 @@ mod tests {
         };
         let on = Channels::IN_APP.with(Channel::Email);
         let before = r.seen_by_sender(Timestamp::from_millis(99), on);
-        assert_eq!((before.delivered, before.deliver_at), (false, Some(Timestamp::from_millis(100))));
+        assert_eq!(
+            (before.delivered, before.deliver_at),
+            (false, Some(Timestamp::from_millis(100)))
+        );
         let due = Some(Timestamp::from_millis(100));
         assert_eq!(
             before.channels,

@@ -84,7 +84,10 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         withdrawal_note: topic_record(*withdrawal_note),
         digest_interval_ms: digest_interval.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         paused: *paused,
-        email_address: email_address.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        email_address: email_address
+            .as_ref()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
     })
 }
 
