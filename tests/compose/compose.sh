@@ -11,7 +11,9 @@
 # published ports (bound to 127.0.0.1 on ports Docker picks) and `exec`:
 # reflection and health; /metrics on both services and Prometheus scraping
 # them, a request made here read back through Prometheus's HTTP API; the
-# discreet-withdrawal story with tokens from `./run token`; that invitations
+# discreet-withdrawal story with tokens from `./run token`; a digest read
+# from the mail sink, and a push then its retraction, signed, from the
+# webhook receiver; that invitations
 # sent while notification-service is killed each reach their recipient
 # exactly once after it is started again; that data (and the generated JWT
 # secret) survive `restart`, and `down` + `up`; non-root processes; graceful
@@ -100,7 +102,7 @@ cleanup() {
 trap cleanup EXIT
 
 IMAGES=("discreet-invitations/invitation-service:$IMAGE_TAG" "discreet-invitations/notification-service:$IMAGE_TAG"
-    "discreet-invitations/prometheus:$IMAGE_TAG")
+    "discreet-invitations/prometheus:$IMAGE_TAG" "discreet-invitations/sinks:$IMAGE_TAG")
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 OLD_IMAGE_IDS=()
 for image in "${IMAGES[@]}"; do OLD_IMAGE_IDS+=("$(image_id "$image")"); done
@@ -327,18 +329,74 @@ pass "bob's inbox never mentions alice"
 notif "$CAROL" GetDeliveryStatus "{\"invitation_id\": \"$CAROL_INV\"}"
 expect_contains "carol's GetDeliveryStatus: delivered" "$OUT" '"delivered": true'
 
+# --- e-mail and push, through the mail and webhook sinks ------------------------
+
+# Dora chooses the app, e-mail and push for new invitations, in digests.
+# Alice's invitation reaches her digest; Carol's is withdrawn before it goes
+# out, so no part of any mail or call mentions Carol.
+DORA=$(token dora "Dora Diaz")
+notif "$DORA" UpdatePreferences '{"preferences": {"invitation_received": {"enabled": true,
+  "delivery": "DELIVERY_DIGEST", "detail": "DETAIL_FULL",
+  "channels": ["CHANNEL_IN_APP", "CHANNEL_EMAIL", "CHANNEL_PUSH"]}, "email_address": "dora@example.com"},
+  "update_mask": "invitationReceived,emailAddress"}'
+expect_contains "dora chooses e-mail and push" "$OUT" '"CHANNEL_EMAIL"' '"emailAddress": "dora@example.com"'
+inv "$ALICE" SendInvitation '{"recipient_id": "dora", "message": "Hi Dora"}'
+ALICE_TO_DORA=$(json 'd["id"]' | tr -d '"')
+inv "$CAROL" SendInvitation '{"recipient_id": "dora", "message": "Carol for Dora"}'
+CAROL_TO_DORA=$(json 'd["id"]' | tr -d '"')
+inv "$CAROL" WithdrawInvitation "{\"invitation_id\": \"$CAROL_TO_DORA\"}"
+MAILS=
+dora_has_a_mail() {
+    MAILS=$(compose exec -T mail sh -c 'grep -l "^To: dora@example.com" /var/mail/sink/new/* 2>/dev/null | xargs -r cat')
+    OUT=$MAILS
+    [[ $MAILS == *"Subject: "* ]]
+}
+eventually 60 "dora's digest arrives by e-mail, in the mail sink's Maildir" dora_has_a_mail
+expect_contains "the mail is Alice's invitation, with a text and an HTML part" "$MAILS" \
+    "Subject: Alice Archer wants to connect" "text/plain" "text/html"
+[[ $MAILS != *Carol* && $MAILS != *carol* ]] || fail "the mail never mentions carol" "$MAILS"
+pass "the mail never mentions carol"
+CALLS=
+dora_was_pushed() {
+    CALLS=$(compose exec -T webhook sh -c 'cat /var/spool/webhooks/calls.jsonl 2>/dev/null' | grep '"dora"' || true)
+    OUT=$CALLS
+    [[ $CALLS == *notification.delivered* ]]
+}
+eventually 30 "dora's digest is pushed to the webhook" dora_was_pushed
+inv "$ALICE" WithdrawInvitation "{\"invitation_id\": \"$ALICE_TO_DORA\"}"
+dora_push_retracted() {
+    dora_was_pushed
+    [[ $CALLS == *notification.retracted* ]]
+}
+eventually 30 "alice's withdrawal after delivery is pushed as notification.retracted" dora_push_retracted
+OUT=$CALLS
+CHECKED=$(python3 -c '
+import json, sys
+calls = [json.loads(line) for line in sys.stdin if line.strip()]
+print(" ".join(c["type"] + ":" + str(c["verified"]) for c in calls))' <<<"$CALLS")
+expect_equal "the webhook saw a delivery then its retraction, each signature valid" "$CHECKED" \
+    "notification.delivered:True notification.retracted:True"
+[[ $CALLS != *Carol* && $CALLS != *carol* ]] || fail "no call mentions carol" "$CALLS"
+pass "no call mentions carol"
+notif "$ALICE" GetDeliveryStatus "{\"invitation_id\": \"$ALICE_TO_DORA\"}"
+expect_contains "alice's GetDeliveryStatus: sent in the app, by e-mail and by push" "$OUT" \
+    '"channel": "CHANNEL_EMAIL"' '"state": "CHANNEL_STATE_SENT"'
+[[ $OUT != *CHANNEL_STATE_PENDING* && $OUT != *CHANNEL_STATE_NONE* ]] || fail "every channel is SENT" "$OUT"
+pass "every channel is SENT"
+
 # --- metrics, and Prometheus reading them ----------------------------------------
 
 http "http://$IMETRICS/metrics"
 expect_contains "invitation-service's /metrics counts the sends, by go-grpc-prometheus's names" "$OUT" \
-    'grpc_server_started_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation"} 2' \
-    'grpc_server_handled_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation",grpc_code="OK"} 2' \
+    'grpc_server_started_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation"} 4' \
+    'grpc_server_handled_total{grpc_type="unary",grpc_service="invitations.v1.InvitationService",grpc_method="SendInvitation",grpc_code="OK"} 4' \
     'grpc_server_handling_seconds_bucket{' 'invitation_outbox_events ' 'invitation_publisher_connected 1' \
     'storage_flush_seconds_count' 'storage_faults_total 0'
 http "http://$NMETRICS/metrics"
 expect_contains "notification-service's /metrics has its own figures" "$OUT" \
     'grpc_server_handled_total{grpc_type="unary",grpc_service="notifications.v1.NotificationService",grpc_method="ListNotifications",grpc_code="OK"}' \
-    'notification_events_applied_total ' 'notification_live_streams 0' 'notification_held ' 'notification_digests_open '
+    'notification_events_applied_total ' 'notification_live_streams 0' 'notification_held ' 'notification_digests_open ' \
+    'notification_channel_sent_total{channel="email"} 1' 'notification_channel_queued{channel="push"} 0'
 targets_up() {
     http "http://$PADDR/api/v1/targets"
     [[ $RC -eq 0 ]] || return 1
@@ -348,9 +406,9 @@ targets_up() {
 eventually 60 "Prometheus scrapes both services (both targets up)" targets_up
 sends_counted() {
     prom_query 'sum(grpc_server_handled_total{job="invitation-service",grpc_method="SendInvitation",grpc_code="OK"})' || return 1
-    [[ $(json 'int(float(d[0][1])) if d else 0') -eq 2 ]]
+    [[ $(json 'int(float(d[0][1])) if d else 0') -eq 4 ]]
 }
-eventually 60 "Prometheus has the 2 invitations sent here, counted OK" sends_counted
+eventually 60 "Prometheus has the 4 invitations sent here, counted OK" sends_counted
 events_applied() {
     prom_query 'notification_events_applied_total{job="notification-service"}' || return 1
     [[ $(json 'int(float(d[0][1])) if d else 0') -ge 3 ]]
@@ -405,7 +463,7 @@ pass "one digest interval later, each recipient still has exactly one notificati
 check_data() {
     local when=$1
     inv "$ALICE" ListSentInvitations '{"page_size": 100}'
-    expect_equal "$when: alice's 9 sent invitations are there" "$(json 'len(d["invitations"])')" 9
+    expect_equal "$when: alice's 10 sent invitations are there" "$(json 'len(d["invitations"])')" 10
     expect_contains "$when: the withdrawn one still reads WITHDRAWN to alice" \
         "$(json "[i['state'] for i in d['invitations'] if i['id'] == '$ALICE_INV']")" WITHDRAWN
     inbox "$BOB"

@@ -399,3 +399,59 @@ async fn a_digest_interval_with_nanos_out_of_range_is_refused() {
     }
     assert_eq!(app.preferences("alice").await, defaults(), "nothing changed");
 }
+
+/// On a server without a mail server or a webhook, choosing EMAIL or PUSH
+/// is FAILED_PRECONDITION (the operator can change that, the request
+/// cannot), an address that is not one is INVALID_ARGUMENT, and a refusal
+/// changes nothing; IN_APP alone is always fine.
+#[tokio::test]
+async fn channels_the_server_lacks_and_bad_addresses_are_refused() {
+    let app = spawn_app().await;
+    let with = |channels: &[pb::Channel], email: &str| pb::Preferences {
+        invitation_received: Some(pb::TopicPreference {
+            channels: channels.iter().map(|&c| c.into()).collect(),
+            ..topic(true, Digest, Full)
+        }),
+        email_address: email.to_owned(),
+        ..defaults()
+    };
+    for (channel, variable) in [
+        (pb::Channel::Email, "NOTIFICATION_SMTP_URL"),
+        (pb::Channel::Push, "NOTIFICATION_WEBHOOK_URL"),
+    ] {
+        let refused = app
+            .try_update_preferences("alice", with(&[channel], "alice@example.com"), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        assert!(refused.message().contains(variable), "{}", refused.message());
+    }
+    for (what, update) in [
+        ("not an address", with(&[], "alice at example")),
+        ("a display name", with(&[], "Alice <alice@example.com>")),
+        ("too long", with(&[], &address_of_length(255))),
+        ("a channel twice", with(&[pb::Channel::InApp, pb::Channel::InApp], "")),
+    ] {
+        let refused = app.try_update_preferences("alice", update, &[]).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
+    }
+    assert_eq!(app.preferences("alice").await, defaults(), "nothing changed");
+
+    // The longest address that fits, and IN_APP named outright.
+    let longest = address_of_length(254);
+    let kept = app
+        .try_update_preferences("alice", with(&[pb::Channel::InApp], &longest), &[])
+        .await
+        .unwrap();
+    assert_eq!(kept.email_address, longest);
+    assert_eq!(app.preferences("alice").await.email_address, longest);
+}
+
+/// `a@` and a domain of 63-character labels, `len` bytes in all.
+fn address_of_length(len: usize) -> String {
+    let mut domain = format!("{0}.{0}.{0}.", "x".repeat(63));
+    domain.push_str(&"y".repeat(len - 2 - domain.len()));
+    let address = format!("a@{domain}");
+    assert_eq!(address.len(), len);
+    address
+}
