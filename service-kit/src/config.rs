@@ -91,8 +91,8 @@ pub fn secret_value(
     let Some(path) = file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {variable}_FILE {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {variable}_FILE {}: {e}", path.display()))?;
     match text.trim() {
         "" => Err(format!("{variable}_FILE {} is empty", path.display())),
         secret => Ok(Some(secret.to_owned())),

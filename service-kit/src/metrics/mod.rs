@@ -14,9 +14,9 @@ use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric as _},
     metrics::{
+        MetricType,
         counter::{ConstCounter, Counter},
         gauge::ConstGauge,
-        MetricType,
         histogram::Histogram,
     },
     registry::Registry,
