@@ -367,9 +367,15 @@ async fn a_mail_server_down_then_back_and_a_refusal_for_now_lose_nothing_and_sen
         channel_state(&mut alice_n, &first, npb::Channel::Email).await,
         npb::ChannelState::Pending
     );
+    let retries_while_down = pair.notification.log().matches("will retry").count();
+    let back = std::time::Instant::now();
     smtp.restart();
     // A refusal for now (451) on the next mail, then the server takes it.
     let mails = mails_at_least(&smtp, 1).await;
+    println!(
+        "figures: mail server down: {retries_while_down} tries failed for now; the mail arrived {} ms after it came back",
+        back.elapsed().as_millis()
+    );
     smtp.set_reply(Some(451));
     let mut carol = invitations(&pair.invitation, "carol");
     let second = send(&mut carol, "bob", "after a refusal").await.expect("send");
@@ -444,14 +450,23 @@ async fn kill_9_between_queueing_and_sending_loses_nothing_and_sends_nothing_twi
     })
     .await;
     pair.notification.kill();
+    let failed_calls = webhook.calls().len();
     webhook.respond_with(Vec::new());
     smtp.restart();
+    let restarted = std::time::Instant::now();
     pair.notification.restart();
 
-    let mails = mails_at_least(&smtp, SENDERS).await;
+    mails_at_least(&smtp, SENDERS).await;
     let calls = calls_at_least(&webhook, SENDERS).await;
+    let all_out = restarted.elapsed();
     quiet_for(Duration::from_secs(3)).await;
-    let mails = smtp.mails().len().max(mails.len());
+    let mails = smtp.mails().len();
+    println!(
+        "figures: kill -9 with {SENDERS} mails and {SENDERS} pushes queued ({failed_calls} failed push tries before); \
+         after the restart {mails} mails and {} accepted pushes, all out {} ms after the restart began",
+        accepted(&webhook.calls()).len(),
+        all_out.as_millis()
+    );
     assert_eq!(mails, SENDERS, "each mail once");
     let mut delivered: HashMap<String, usize> = HashMap::new();
     for call in accepted(&webhook.calls()) {

@@ -31,6 +31,8 @@ use crate::{
 
 /// Longest wait between retries, however many tries failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How long tries under way may go on once the service is stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Most messages of one channel in flight at once (each a different user's
 /// queue head).
 const IN_FLIGHT: usize = 16;
@@ -140,9 +142,18 @@ impl Worker {
                 _ = stop.changed() => break,
             }
         }
-        // Tries under way finish (each is bounded by its timeout); one cut
-        // short is tried again after its lease.
-        while in_flight.join_next().await.is_some() {}
+        // Tries under way get a moment to finish; one cut short is tried
+        // again, under the same id, as soon as the service is back.
+        let drained =
+            tokio::time::timeout(SHUTDOWN_GRACE, async { while in_flight.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::info!(
+                channel = self.channel.name(),
+                cut_short = in_flight.len(),
+                "stopping with tries under way"
+            );
+            in_flight.abort_all();
+        }
     }
 
     async fn try_once(self, job: Job) {
