@@ -69,6 +69,21 @@ async fn choose(
     Ok(client.update_preferences(request).await?.into_inner())
 }
 
+/// Bob's client, once he has chosen as [`choose`] does.
+async fn bob_chooses(
+    pair: &Pair,
+    delivery: npb::Delivery,
+    detail: npb::Detail,
+    channels: &[npb::Channel],
+    email: &str,
+) -> Notifications {
+    let mut bob = notifications(&pair.notification, "bob");
+    choose(&mut bob, delivery, detail, channels, email)
+        .await
+        .expect("channels the server has, with an address for EMAIL");
+    bob
+}
+
 async fn mails_at_least(smtp: &SmtpSink, n: usize) -> Vec<Mail> {
     eventually(WAIT, || async {
         let mails = smtp.mails();
@@ -117,16 +132,14 @@ async fn a_digest_is_one_mail_with_the_invitations_still_pending_and_none_withdr
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpSink::start(&dir.path().join("smtp"));
     let pair = Pair::start(&channel_env(Some(&smtp), None), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    bob_chooses(
+        &pair,
         npb::Delivery::Digest,
         npb::Detail::Full,
         &[npb::Channel::InApp, npb::Channel::Email],
         "bob@example.com",
     )
-    .await
-    .expect("EMAIL with an address, on a server with SMTP");
+    .await;
 
     let mut ids = HashMap::new();
     for (sender, note) in [
@@ -184,16 +197,14 @@ async fn a_minimal_mail_names_no_one_anywhere_and_a_quick_withdrawal_sends_nothi
     let smtp = SmtpSink::start(&dir.path().join("smtp"));
     let webhook = WebhookReceiver::start(SECRET).await;
     let pair = Pair::start(&channel_env(Some(&smtp), Some(&webhook)), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    let mut bob = bob_chooses(
+        &pair,
         npb::Delivery::Immediate,
         npb::Detail::Minimal,
         &[npb::Channel::Email, npb::Channel::Push],
         "bob@example.com",
     )
-    .await
-    .expect("preferences");
+    .await;
 
     // A mistake withdrawn inside the undo window: no mail, no push, ever.
     let mut mallory = invitations(&pair.invitation, "mallory");
@@ -244,16 +255,14 @@ async fn a_push_is_followed_by_its_retraction_each_signed_and_failures_are_retri
     // The first two tries of the first call fail.
     webhook.respond_with(vec![500, 503]);
     let pair = Pair::start(&channel_env(None, Some(&webhook)), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    bob_chooses(
+        &pair,
         npb::Delivery::Immediate,
         npb::Detail::Full,
         &[npb::Channel::InApp, npb::Channel::Push],
         "",
     )
-    .await
-    .expect("preferences");
+    .await;
     let mut alice = invitations(&pair.invitation, "alice");
     let id = send(&mut alice, "bob", "Hi Bob").await.expect("send");
 
@@ -304,16 +313,14 @@ async fn a_slow_webhook_never_delays_the_app() {
     let webhook = WebhookReceiver::start(SECRET).await;
     webhook.set_delay(Duration::from_secs(4));
     let pair = Pair::start(&channel_env(None, Some(&webhook)), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    let mut bob = bob_chooses(
+        &pair,
         npb::Delivery::Immediate,
         npb::Detail::Full,
         &[npb::Channel::InApp, npb::Channel::Push],
         "",
     )
-    .await
-    .expect("preferences");
+    .await;
     let mut stream = bob
         .subscribe(npb::SubscribeRequest { resume_after: None })
         .await
@@ -343,16 +350,14 @@ async fn a_mail_server_down_then_back_and_a_refusal_for_now_lose_nothing_and_sen
     let dir = tempfile::tempdir().unwrap();
     let mut smtp = SmtpSink::start(&dir.path().join("smtp"));
     let pair = Pair::start(&channel_env(Some(&smtp), None), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    bob_chooses(
+        &pair,
         npb::Delivery::Immediate,
         npb::Detail::Full,
         &[npb::Channel::Email],
         "bob@example.com",
     )
-    .await
-    .expect("preferences");
+    .await;
 
     smtp.kill();
     let mut alice = invitations(&pair.invitation, "alice");
@@ -424,16 +429,14 @@ async fn kill_9_between_queueing_and_sending_loses_nothing_and_sends_nothing_twi
     let mut smtp = SmtpSink::start(&dir.path().join("smtp"));
     let webhook = WebhookReceiver::start(SECRET).await;
     let mut pair = Pair::start(&channel_env(Some(&smtp), Some(&webhook)), &[]);
-    let mut bob = notifications(&pair.notification, "bob");
-    choose(
-        &mut bob,
+    let bob = bob_chooses(
+        &pair,
         npb::Delivery::Immediate,
         npb::Detail::Full,
         &[npb::Channel::InApp, npb::Channel::Email, npb::Channel::Push],
         "bob@example.com",
     )
-    .await
-    .expect("preferences");
+    .await;
     smtp.kill();
     webhook.respond_with(vec![500; 1000]);
 
