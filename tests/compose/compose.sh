@@ -338,7 +338,7 @@ DORA=$(token dora "Dora Diaz")
 notif "$DORA" UpdatePreferences '{"preferences": {"invitation_received": {"enabled": true,
   "delivery": "DELIVERY_DIGEST", "detail": "DETAIL_FULL",
   "channels": ["CHANNEL_IN_APP", "CHANNEL_EMAIL", "CHANNEL_PUSH"]}, "email_address": "dora@example.com"},
-  "update_mask": "invitationReceived,emailAddress"}'
+  "update_mask": {"paths": ["invitation_received", "email_address"]}}'
 expect_contains "dora chooses e-mail and push" "$OUT" '"CHANNEL_EMAIL"' '"emailAddress": "dora@example.com"'
 inv "$ALICE" SendInvitation '{"recipient_id": "dora", "message": "Hi Dora"}'
 ALICE_TO_DORA=$(json 'd["id"]' | tr -d '"')
