@@ -189,7 +189,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::{Channel, TopicPreference, render};
+    use crate::domain::{Channel, Notification, TopicPreference, email, render};
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
     const UNDO: Duration = Duration::from_secs(10);
@@ -730,6 +730,15 @@ mod tests {
             for (_, topic, _) in &notifications {
                 let rendered = render(*topic, &items);
                 prop_assert!(!format!("{rendered:?}").contains("SECRET"), "{:?}", rendered);
+                // The same items as a mail: subject, text and HTML.
+                let mut delivered = Notification::pending(1, *topic, NOW, true);
+                for item in &items {
+                    delivered.push(item.clone());
+                }
+                // FULL at delivery strips nothing: only the items' own detail protects them.
+                delivered.deliver(1, NOW, Detail::Full, Channels::IN_APP.with(Channel::Email));
+                let mail = email(&delivered);
+                prop_assert!(!format!("{mail:?}").contains("SECRET"), "{:?}", mail);
             }
         }
 
