@@ -212,3 +212,44 @@ fn a_crash_inside_a_try_leaves_the_message_to_be_tried_again_after_its_lease() {
     let again = store.begin_tries(&due, NOW.plus(LEASE), LEASE).unwrap().remove(0);
     assert_eq!((again.id, again.attempts), (first.id, 2));
 }
+
+#[test]
+fn a_revision_after_a_try_began_is_pushed_as_revised_and_not_mailed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), Delivery::Digest);
+    apply(
+        &store,
+        &[event(1, "inv-1", EventKind::Sent), event(2, "inv-2", EventKind::Sent)],
+        NOW,
+    );
+    let due_at = NOW.plus(INTERVAL);
+    for due in store.due(due_at, 10).unwrap() {
+        store.fire(&due, &SETTINGS, due_at).unwrap();
+    }
+    let mut begun = Vec::new();
+    for channel in [Channel::Email, Channel::Push] {
+        let due = store.due_jobs(channel, due_at, 10).unwrap();
+        begun.extend(store.begin_tries(&due, due_at, LEASE).unwrap());
+    }
+    apply(&store, &[event(3, "inv-1", withdrawn())], due_at);
+    assert_eq!(
+        queued(&store, Channel::Email),
+        1,
+        "a mail cannot be changed: nothing more"
+    );
+    assert_eq!(
+        queued(&store, Channel::Push),
+        2,
+        "the revision waits behind the delivery"
+    );
+    for job in &begun {
+        store.finish_try(job, Outcome::Sent, due_at).unwrap();
+    }
+    let due = store.due_jobs(Channel::Push, due_at, 10).unwrap();
+    let revision = store.begin_tries(&due, due_at, LEASE).unwrap().remove(0);
+    let UpdateKind::Revised(n) = &revision.update.kind else {
+        panic!("{revision:?}")
+    };
+    assert_eq!(n.invitation_ids().collect::<Vec<_>>(), ["inv-2"]);
+    assert_eq!(store.due_jobs(Channel::Email, due_at.plus(LEASE), 10).unwrap(), []);
+}
