@@ -10,6 +10,7 @@ mod event;
 mod notification;
 mod prefs;
 mod render;
+mod schedule;
 mod status;
 
 pub use channel::{Channel, Channels, EmailAddress, MAX_EMAIL_BYTES, NotAnAddress};
@@ -19,5 +20,6 @@ pub use event::{Event, EventKind, Item};
 pub use notification::{Notification, Removal, State, Update, UpdateKind};
 pub use prefs::{Delivery, Detail, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences, Topic, TopicPreference};
 pub use render::{Rendered, render};
+pub use schedule::{LocalTime, QuietHours, Zone};
 pub use service_kit::time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use status::{ChannelState, DeliveryStatus};
