@@ -30,12 +30,12 @@ pub enum Action {
         due: Timestamp,
     },
     /// Add `item` to the user's open digest for `topic`; open one due at
-    /// now + `interval` when none is open.
+    /// `due` (their next digest time) when none is open.
     Digest {
         user: String,
         topic: Topic,
         item: Item,
-        interval: Duration,
+        due: Timestamp,
     },
     /// Take the invitation out of the user's INVITATION_RECEIVED
     /// notifications: out of a held one or an undelivered digest (a digest
@@ -63,6 +63,7 @@ pub fn decide(
         user: &event.recipient_id,
         prefs: recipient,
         settings,
+        now,
     };
     let remove = |retract_delivered| Action::Remove {
         user: event.recipient_id.clone(),
@@ -101,6 +102,7 @@ pub fn decide(
                 user: &event.sender_id,
                 prefs: sender,
                 settings,
+                now,
             };
             // The event carries no display name for the recipient.
             let by_recipient = |detail| Item::new(&event.invitation_id, detail, &event.recipient_id, "", "");
@@ -162,6 +164,7 @@ struct Audience<'a> {
     user: &'a str,
     prefs: &'a Preferences,
     settings: &'a Settings,
+    now: Timestamp,
 }
 
 impl Audience<'_> {
@@ -178,7 +181,7 @@ impl Audience<'_> {
                 user,
                 topic,
                 item,
-                interval: self.prefs.digest_interval_or(self.settings.default_digest_interval),
+                due: self.prefs.digest_due(self.now, self.settings.default_digest_interval),
             },
         })
     }
@@ -189,7 +192,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::{Channel, Notification, TopicPreference, email, render};
+    use crate::domain::{Channel, LocalTime, Notification, TopicPreference, Zone, email, render};
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
     const UNDO: Duration = Duration::from_secs(10);
@@ -251,6 +254,9 @@ mod tests {
             digest_interval: None,
             paused,
             email_address: None,
+            time_zone: Zone::utc(),
+            quiet_hours: None,
+            digest_time: None,
         }
     }
 
@@ -287,7 +293,7 @@ mod tests {
             user: user.to_owned(),
             topic,
             item,
-            interval,
+            due: NOW.plus(interval),
         }
     }
 
@@ -347,16 +353,39 @@ mod tests {
         };
         for kind in [EventKind::Sent, withdrawn("sorry")] {
             let actions = decide(&event(kind), &recipient, &Preferences::default(), NOW, &SETTINGS);
-            let intervals: Vec<Duration> = actions
+            let dues: Vec<Timestamp> = actions
                 .iter()
                 .filter_map(|action| match action {
-                    Action::Digest { interval, .. } => Some(*interval),
+                    Action::Digest { due, .. } => Some(*due),
                     Action::Hold { .. } | Action::Remove { .. } => None,
                 })
                 .collect();
-            assert!(!intervals.is_empty());
-            assert!(intervals.iter().all(|interval| *interval == chosen), "{actions:?}");
+            assert!(!dues.is_empty());
+            assert!(dues.iter().all(|due| *due == NOW.plus(chosen)), "{actions:?}");
         }
+    }
+
+    #[test]
+    fn a_daily_digest_time_wins_over_the_interval_on_the_users_clock() {
+        // NOW is 2023-11-14T22:13:20Z; in Berlin (+01:00) that is 23:13.
+        let recipient = Preferences {
+            digest_interval: Some(Duration::from_secs(3600)),
+            time_zone: Zone::parse("Europe/Berlin").unwrap(),
+            digest_time: Some(LocalTime::parse("09:00").unwrap()),
+            ..uniform(true, Delivery::Digest, Detail::Full, false)
+        };
+        let actions = decide(
+            &event(EventKind::Sent),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        let next_morning = Timestamp::from_millis(1_700_035_200_000); // 2023-11-15T08:00:00Z
+        assert!(
+            matches!(&actions[..], [Action::Digest { due, .. }] if *due == next_morning),
+            "{actions:?}"
+        );
     }
 
     #[test]
@@ -561,6 +590,9 @@ mod tests {
                 digest_interval,
                 paused,
                 email_address: None,
+                time_zone: Zone::utc(),
+                quiet_hours: None,
+                digest_time: None,
             },
         )
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Channel, Channels, EmailAddress};
+use super::{Channel, Channels, EmailAddress, LocalTime, QuietHours, Timestamp, Zone};
 
 /// Shortest digest interval a user may choose.
 pub const MIN_DIGEST_INTERVAL: Duration = Duration::from_secs(60);
@@ -54,6 +54,12 @@ pub struct Preferences {
     pub paused: bool,
     /// Where EMAIL goes.
     pub email_address: Option<EmailAddress>,
+    /// The user's clock, for quiet hours and the daily digest time.
+    pub time_zone: Zone,
+    /// EMAIL and PUSH wait while these hold.
+    pub quiet_hours: Option<QuietHours>,
+    /// Digests once a day at this local time, instead of by interval.
+    pub digest_time: Option<LocalTime>,
 }
 
 impl Default for Preferences {
@@ -75,6 +81,9 @@ impl Default for Preferences {
             digest_interval: None,
             paused: false,
             email_address: None,
+            time_zone: Zone::utc(),
+            quiet_hours: None,
+            digest_time: None,
         }
     }
 }
@@ -113,6 +122,25 @@ impl Preferences {
             chosen = chosen.without(Channel::Email);
         }
         chosen.or_in_app()
+    }
+
+    /// When a digest opened at `now` is due: the next `digest_time` on the
+    /// user's clock, or `now` plus their interval (the server's by default).
+    #[must_use]
+    pub fn digest_due(&self, now: Timestamp, default_interval: Duration) -> Timestamp {
+        match self.digest_time {
+            Some(at) => self.time_zone.next(at, now),
+            None => now.plus(self.digest_interval_or(default_interval)),
+        }
+    }
+
+    /// When EMAIL and PUSH may go out at `now`: at once, or when the user's
+    /// quiet hours end.
+    #[must_use]
+    pub fn loud_from(&self, now: Timestamp) -> Timestamp {
+        self.quiet_hours
+            .and_then(|quiet| self.time_zone.quiet_until(quiet, now))
+            .unwrap_or(now)
     }
 
     /// The digest interval, falling back to the server's default.

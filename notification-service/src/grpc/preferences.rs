@@ -10,8 +10,8 @@ use proto::notifications::v1 as pb;
 use crate::{
     convert,
     domain::{
-        Channel, Channels, Delivery, Detail, EmailAddress, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL, Preferences,
-        Topic, TopicPreference,
+        Channel, Channels, Delivery, Detail, EmailAddress, LocalTime, MAX_DIGEST_INTERVAL, MIN_DIGEST_INTERVAL,
+        Preferences, QuietHours, Topic, TopicPreference, Zone,
     },
     error::Error,
 };
@@ -50,12 +50,21 @@ pub(crate) fn to_pb(p: &Preferences) -> pb::Preferences {
         digest_interval,
         paused,
         email_address,
+        time_zone,
+        quiet_hours,
+        digest_time,
     } = p;
     pb::Preferences {
         email_address: email_address
             .as_ref()
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default(),
+        time_zone: time_zone.name().to_owned(),
+        quiet_hours: quiet_hours.map(|q| pb::QuietHours {
+            start: q.start.to_string(),
+            end: q.end.to_string(),
+        }),
+        digest_time: digest_time.map(|t| t.to_string()).unwrap_or_default(),
         invitation_received: Some(topic_to_pb(*invitation_received)),
         invitation_accepted: Some(topic_to_pb(*invitation_accepted)),
         invitation_withdrawn: Some(topic_to_pb(*invitation_withdrawn)),
@@ -165,7 +174,25 @@ pub(crate) fn from_pb(p: pb::Preferences, available: Channels) -> Result<Prefere
         digest_interval,
         paused,
         email_address,
+        time_zone,
+        quiet_hours,
+        digest_time,
     } = p;
+    let time_zone = match time_zone.as_str() {
+        "" => Zone::utc(),
+        name => Zone::parse(name).map_err(|reason| invalid("time_zone", reason))?,
+    };
+    let quiet_hours = match quiet_hours {
+        None => None,
+        Some(pb::QuietHours { start, end }) => Some(QuietHours {
+            start: LocalTime::parse(&start).map_err(|reason| invalid("quiet_hours.start", reason))?,
+            end: LocalTime::parse(&end).map_err(|reason| invalid("quiet_hours.end", reason))?,
+        }),
+    };
+    let digest_time = match digest_time.as_str() {
+        "" => None,
+        at => Some(LocalTime::parse(at).map_err(|reason| invalid("digest_time", reason))?),
+    };
     let email_address = match email_address.as_str() {
         "" => None,
         address => Some(EmailAddress::parse(address).map_err(|e| invalid("email_address", e.0))?),
@@ -209,6 +236,9 @@ pub(crate) fn from_pb(p: pb::Preferences, available: Channels) -> Result<Prefere
         digest_interval,
         paused,
         email_address,
+        time_zone,
+        quiet_hours,
+        digest_time,
     };
     check_channels(&preferences, available)?;
     Ok(preferences)
@@ -227,7 +257,8 @@ fn topic_slot<'a>(p: &'a mut pb::Preferences, name: &str) -> Option<&'a mut Opti
 /// Overlays the fields of `update` named in `paths` onto `current`.
 /// Paths: a topic (`invitation_received`), a topic's field
 /// (`invitation_received.enabled`, `.delivery`, `.detail`, `.channels`),
-/// `digest_interval`, `paused`, `email_address`.
+/// `digest_interval`, `paused`, `email_address`, `time_zone`, `quiet_hours`,
+/// `digest_time`.
 pub(crate) fn apply_mask(
     current: &Preferences,
     update: &pb::Preferences,
@@ -242,7 +273,7 @@ pub(crate) fn apply_mask(
                 "update_mask",
                 format!(
                     "unknown path `{path}`; use one of {}, a topic's .enabled, .delivery, .detail or .channels, \
-                     digest_interval, paused, email_address",
+                     digest_interval, paused, email_address, time_zone, quiet_hours, digest_time",
                     TOPIC_FIELDS.map(|(name, _)| name).join(", ")
                 ),
             )
@@ -251,6 +282,9 @@ pub(crate) fn apply_mask(
             None if path == "digest_interval" => merged.digest_interval = update.digest_interval,
             None if path == "paused" => merged.paused = update.paused,
             None if path == "email_address" => merged.email_address.clone_from(&update.email_address),
+            None if path == "time_zone" => merged.time_zone.clone_from(&update.time_zone),
+            None if path == "quiet_hours" => merged.quiet_hours.clone_from(&update.quiet_hours),
+            None if path == "digest_time" => merged.digest_time.clone_from(&update.digest_time),
             None => {
                 let value = topic_slot(&mut update, path).ok_or_else(unknown)?.take();
                 *topic_slot(&mut merged, path).ok_or_else(unknown)? = value;

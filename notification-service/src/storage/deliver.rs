@@ -33,25 +33,25 @@ impl Tx<'_> {
             self.drop_pending(user, &notification)?;
         }
         let received = notification.topic() == Topic::InvitationReceived;
-        let (detail, channels, email) =
-            match at_delivery(notification.topic(), &self.preferences(user)?, self.available) {
-                AtDelivery::Deliver {
-                    detail,
-                    channels,
-                    email,
-                } => (detail, channels, email),
-                AtDelivery::Drop => {
-                    if received {
-                        for id in notification.invitation_ids() {
-                            self.update_delivery(id, |d| {
-                                d.deliver_at_ms = 0;
-                                d.set_location(None);
-                            })?;
-                        }
+        let preferences = self.preferences(user)?;
+        let (detail, channels, email) = match at_delivery(notification.topic(), &preferences, self.available) {
+            AtDelivery::Deliver {
+                detail,
+                channels,
+                email,
+            } => (detail, channels, email),
+            AtDelivery::Drop => {
+                if received {
+                    for id in notification.invitation_ids() {
+                        self.update_delivery(id, |d| {
+                            d.deliver_at_ms = 0;
+                            d.set_location(None);
+                        })?;
                     }
-                    return Ok(());
                 }
-            };
+                return Ok(());
+            }
+        };
         let in_app = channels.contains(Channel::InApp);
         let mut counters = self.user(user)?;
         counters.last_notification += 1;
@@ -89,11 +89,13 @@ impl Tx<'_> {
             )?;
             update.kind = UpdateKind::Delivered(notification.clone());
         }
+        // Quiet hours hold e-mail and push, not the app.
+        let loud = preferences.loud_from(now);
         if let Some(email) = &email {
-            self.announce(Channel::Email, user, &update, &notification, email.as_str(), now)?;
+            self.announce(Channel::Email, user, &update, &notification, email.as_str(), loud)?;
         }
         if channels.contains(Channel::Push) {
-            self.announce(Channel::Push, user, &update, &notification, "", now)?;
+            self.announce(Channel::Push, user, &update, &notification, "", loud)?;
         }
         self.put_notification(user, &notification)
     }
@@ -137,7 +139,7 @@ impl Tx<'_> {
         user: &str,
         topic: Topic,
         item: Item,
-        interval: std::time::Duration,
+        due: Timestamp,
         now: Timestamp,
         out: &mut Updates,
     ) -> TxResult<()> {
@@ -149,7 +151,6 @@ impl Tx<'_> {
         let mut notification = match open {
             Some(notification) => notification,
             None => {
-                let due = now.plus(interval);
                 let notification = self.new_notification(topic, true, due)?;
                 self.open_digests
                     .insert(key, &keys::due_number(due.as_millis(), notification.number())[..])?;
@@ -266,13 +267,8 @@ impl Tx<'_> {
         for action in decide(event, &recipient, &sender, now, settings) {
             match action {
                 Action::Hold { user, topic, item, due } => self.hold(&user, topic, item, due, now, out)?,
-                Action::Digest {
-                    user,
-                    topic,
-                    item,
-                    interval,
-                } => {
-                    self.add_to_digest(&user, topic, item, interval, now, out)?;
+                Action::Digest { user, topic, item, due } => {
+                    self.add_to_digest(&user, topic, item, due, now, out)?;
                 }
                 Action::Remove {
                     user,

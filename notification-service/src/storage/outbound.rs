@@ -134,7 +134,8 @@ impl Tx<'_> {
     }
 
     /// Queues the delivery of `notification` (as `update` says it) on
-    /// `channel`, and remembers the message so that a withdrawal before it
+    /// `channel`, due `from` (now, or when the user's quiet hours end), and
+    /// remembers the message so that a withdrawal before it
     /// goes out can take it back.
     pub(super) fn announce(
         &self,
@@ -143,15 +144,15 @@ impl Tx<'_> {
         update: &Update,
         notification: &Notification,
         email: &str,
-        now: Timestamp,
+        from: Timestamp,
     ) -> TxResult<()> {
         let number = notification.number();
-        let seq = self.enqueue(channel, user, update, number, email, now)?;
+        let seq = self.enqueue(channel, user, update, number, email, from)?;
         self.outbound_meta.insert(
             keys::announced(channel_code(channel), user, number),
             &seq.to_be_bytes()[..],
         )?;
-        self.mark_received(notification, channel, ChannelState::Pending, now)
+        self.mark_received(notification, channel, ChannelState::Pending, from)
     }
 
     /// The message announcing notification `number`, while no try of it

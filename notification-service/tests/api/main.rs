@@ -13,4 +13,5 @@ mod limits;
 mod outcomes;
 mod preferences;
 mod subscribe;
+mod timing;
 mod withdrawal;

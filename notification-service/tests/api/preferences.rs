@@ -25,6 +25,9 @@ fn defaults() -> pb::Preferences {
         digest_interval: None,
         paused: false,
         email_address: String::new(),
+        time_zone: "UTC".to_owned(),
+        quiet_hours: None,
+        digest_time: String::new(),
     }
 }
 
@@ -38,6 +41,12 @@ fn everything_changed() -> pb::Preferences {
         digest_interval: minutes(60),
         paused: true,
         email_address: String::new(),
+        time_zone: "America/New_York".to_owned(),
+        quiet_hours: Some(pb::QuietHours {
+            start: "22:00".to_owned(),
+            end: "07:00".to_owned(),
+        }),
+        digest_time: "09:00".to_owned(),
     }
 }
 

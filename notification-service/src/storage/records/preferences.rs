@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::{
-    domain::{Channels, Delivery, EmailAddress, Preferences, TopicPreference},
+    domain::{Channels, Delivery, EmailAddress, LocalTime, Preferences, QuietHours, TopicPreference, Zone},
     storage::StoreError,
 };
 
@@ -40,6 +40,16 @@ struct PreferencesRecord {
     /// Empty when none is set.
     #[prost(string, tag = "7")]
     email_address: String,
+    /// Empty for UTC.
+    #[prost(string, tag = "8")]
+    time_zone: String,
+    /// `HH:MM` each; both empty when none.
+    #[prost(string, tag = "9")]
+    quiet_start: String,
+    #[prost(string, tag = "10")]
+    quiet_end: String,
+    #[prost(string, tag = "11")]
+    digest_time: String,
 }
 
 fn topic_record(p: TopicPreference) -> Option<TopicRecord> {
@@ -76,6 +86,9 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         digest_interval,
         paused,
         email_address,
+        time_zone,
+        quiet_hours,
+        digest_time,
     } = p;
     encode(&PreferencesRecord {
         invitation_received: topic_record(*invitation_received),
@@ -88,6 +101,10 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
             .as_ref()
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default(),
+        time_zone: time_zone.name().to_owned(),
+        quiet_start: quiet_hours.map(|q| q.start.to_string()).unwrap_or_default(),
+        quiet_end: quiet_hours.map(|q| q.end.to_string()).unwrap_or_default(),
+        digest_time: digest_time.map(|t| t.to_string()).unwrap_or_default(),
     })
 }
 
@@ -105,6 +122,18 @@ pub(crate) fn decode_preferences(bytes: &[u8]) -> Result<Preferences, StoreError
         email_address: (!r.email_address.is_empty())
             .then(|| EmailAddress::parse(&r.email_address).ok())
             .flatten(),
+        // Each was checked when it was set; one the zone database no longer
+        // knows reads as UTC.
+        time_zone: Zone::parse(&r.time_zone).unwrap_or_else(|_| Zone::utc()),
+        quiet_hours: LocalTime::parse(&r.quiet_start)
+            .and_then(|start| {
+                Ok(QuietHours {
+                    start,
+                    end: LocalTime::parse(&r.quiet_end)?,
+                })
+            })
+            .ok(),
+        digest_time: LocalTime::parse(&r.digest_time).ok(),
     })
 }
 
@@ -122,6 +151,12 @@ mod tests {
         p.paused = true;
         p.invitation_accepted.channels = Channels::of([crate::domain::Channel::Push]);
         p.email_address = Some(EmailAddress::parse("a@example.com").unwrap());
+        p.time_zone = Zone::parse("Australia/Lord_Howe").unwrap();
+        p.quiet_hours = Some(QuietHours {
+            start: LocalTime::parse("22:30").unwrap(),
+            end: LocalTime::parse("06:45").unwrap(),
+        });
+        p.digest_time = Some(LocalTime::parse("09:00").unwrap());
         assert_eq!(decode_preferences(&encode_preferences(&p)).unwrap(), p);
         assert_eq!(
             decode_preferences(&encode_preferences(&Preferences::default())).unwrap(),
