@@ -51,7 +51,7 @@ async fn a_daily_digest_goes_out_at_nine_on_the_users_clock() {
     stream.assert_quiet().await;
     app.advance(Duration::from_secs(1));
     let update = stream.next().await;
-    assert_eq!(delivered(&update).invitation_ids, [a.id.clone()]);
+    assert_eq!(delivered(&update).invitation_ids, std::slice::from_ref(&a.id));
 
     // The next one waits for the next morning.
     let b = invitation(&well_formed_id("inv-b"), "carol", "bob");
