@@ -105,6 +105,7 @@ impl App {
             undo_window: config.undo_window,
             default_digest_interval: config.digest_interval,
             channels: config.channels.available(),
+            max_immediate_per_hour: config.max_immediate_per_hour,
         };
         let notifier = Notifier::new(store, clock, settings, FailStop::for_folder(&config.data_dir));
         let mut metrics = ServiceMetrics::bind(config.metrics_addr).await?;

@@ -32,6 +32,9 @@ pub struct Config {
     pub max_streams_per_connection: u32,
     /// E-mail and push, where configured.
     pub channels: ChannelSettings,
+    /// IMMEDIATE notifications per user and rolling hour; past it, the rest
+    /// join the user's next digest. 0: no limit.
+    pub max_immediate_per_hour: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for Config {
             .field("rate", &self.rate)
             .field("max_streams_per_connection", &self.max_streams_per_connection)
             .field("channels", &self.channels)
+            .field("max_immediate_per_hour", &self.max_immediate_per_hour)
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +179,15 @@ pub struct ServeArgs {
     #[arg(long, env = "NOTIFICATION_MAX_STREAMS_PER_CONNECTION", hide_env_values = true,
           default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_connection: u32,
+    /// IMMEDIATE notifications one user gets in a rolling hour; past it,
+    /// the rest join their next digest (none is dropped). 0: no limit.
+    #[arg(
+        long,
+        env = "NOTIFICATION_MAX_IMMEDIATE_PER_HOUR",
+        hide_env_values = true,
+        default_value_t = 20
+    )]
+    pub max_immediate_per_hour: u32,
     #[command(flatten)]
     pub channels: ChannelArgs,
 }
@@ -197,6 +210,7 @@ impl ServeArgs {
             reads_per_second,
             writes_per_second,
             max_streams_per_connection,
+            max_immediate_per_hour,
             channels,
         } = self;
         if digest_interval.is_zero() {
@@ -216,6 +230,7 @@ impl ServeArgs {
             },
             max_streams_per_connection,
             channels: channels.into_settings()?,
+            max_immediate_per_hour,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The decision core: `(event, preferences, now) -> actions`, and what a
 //! pending notification's owner still wants when it falls due.
 
-use std::time::Duration;
+use std::{cell::Cell, time::Duration};
 
 use super::{Channels, Delivery, Detail, EmailAddress, Event, EventKind, Item, Preferences, Timestamp, Topic};
 
@@ -16,6 +16,17 @@ pub struct Settings {
     /// The channels this server delivers on: IN_APP always, EMAIL with a
     /// mail server, PUSH with a webhook.
     pub channels: Channels,
+    /// IMMEDIATE notifications a user gets in a rolling hour; past it, the
+    /// rest go to their next digest. 0: no limit.
+    pub max_immediate_per_hour: u32,
+}
+
+/// How many IMMEDIATE notifications the event's recipient and sender have
+/// had in the last hour (see [`Settings::max_immediate_per_hour`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    pub recipient: u32,
+    pub sender: u32,
 }
 
 /// What to do about one event, for one user.
@@ -50,7 +61,8 @@ pub enum Action {
 }
 
 /// Decides what `event` means for the users it concerns. `recipient` and
-/// `sender` are the preferences of the invitation's recipient and sender.
+/// `sender` are the preferences of the invitation's recipient and sender;
+/// neither is near the hourly limit of IMMEDIATE notifications.
 #[must_use]
 pub fn decide(
     event: &Event,
@@ -59,11 +71,27 @@ pub fn decide(
     now: Timestamp,
     settings: &Settings,
 ) -> Vec<Action> {
+    decide_with(event, recipient, sender, Recent::default(), now, settings)
+}
+
+/// [`decide`], for a recipient and a sender who have had `recent`
+/// IMMEDIATE notifications in the last hour: past the limit, what would be
+/// IMMEDIATE joins their next digest instead.
+#[must_use]
+pub fn decide_with(
+    event: &Event,
+    recipient: &Preferences,
+    sender: &Preferences,
+    recent: Recent,
+    now: Timestamp,
+    settings: &Settings,
+) -> Vec<Action> {
     let to_recipient = Audience {
         user: &event.recipient_id,
         prefs: recipient,
         settings,
         now,
+        immediate: Cell::new(recent.recipient),
     };
     let remove = |retract_delivered| Action::Remove {
         user: event.recipient_id.clone(),
@@ -103,6 +131,7 @@ pub fn decide(
                 prefs: sender,
                 settings,
                 now,
+                immediate: Cell::new(recent.sender),
             };
             // The event carries no display name for the recipient.
             let by_recipient = |detail| Item::new(&event.invitation_id, detail, &event.recipient_id, "", "");
@@ -165,6 +194,8 @@ struct Audience<'a> {
     prefs: &'a Preferences,
     settings: &'a Settings,
     now: Timestamp,
+    /// IMMEDIATE notifications in the last hour, these ones included.
+    immediate: Cell<u32>,
 }
 
 impl Audience<'_> {
@@ -175,9 +206,15 @@ impl Audience<'_> {
         let preference = self.prefs.active(topic)?;
         let user = self.user.to_owned();
         let item = item(preference.detail);
+        let max = self.settings.max_immediate_per_hour;
+        let throttled = max > 0 && self.immediate.get() >= max;
         Some(match preference.delivery {
-            Delivery::Immediate => Action::Hold { user, topic, item, due },
-            Delivery::Digest => Action::Digest {
+            Delivery::Immediate if !throttled => {
+                self.immediate.set(self.immediate.get() + 1);
+                Action::Hold { user, topic, item, due }
+            }
+            // Past the hourly limit: nothing dropped, it waits for a digest.
+            Delivery::Immediate | Delivery::Digest => Action::Digest {
                 user,
                 topic,
                 item,
@@ -201,6 +238,7 @@ mod tests {
         undo_window: UNDO,
         default_digest_interval: DEFAULT_INTERVAL,
         channels: Channels::IN_APP,
+        max_immediate_per_hour: 20,
     };
     const DELIVERIES: [Delivery; 2] = [Delivery::Immediate, Delivery::Digest];
     const DETAILS: [Detail; 2] = [Detail::Full, Detail::Minimal];
@@ -363,6 +401,66 @@ mod tests {
             assert!(!dues.is_empty());
             assert!(dues.iter().all(|due| *due == NOW.plus(chosen)), "{actions:?}");
         }
+    }
+
+    #[test]
+    fn past_the_hourly_limit_immediate_notifications_join_the_next_digest() {
+        let recipient = uniform(true, Delivery::Immediate, Detail::Full, false);
+        let kinds = |actions: &[Action]| -> Vec<&'static str> {
+            actions
+                .iter()
+                .map(|a| match a {
+                    Action::Hold { .. } => "hold",
+                    Action::Digest { .. } => "digest",
+                    Action::Remove { .. } => "remove",
+                })
+                .collect()
+        };
+        let sent = |recent| {
+            decide_with(
+                &event(EventKind::Sent),
+                &recipient,
+                &Preferences::default(),
+                Recent {
+                    recipient: recent,
+                    sender: 0,
+                },
+                NOW,
+                &SETTINGS,
+            )
+        };
+        assert_eq!(kinds(&sent(19)), ["hold"]);
+        assert_eq!(kinds(&sent(20)), ["digest"], "the 21st in an hour");
+        // A withdrawal's notice and its note are two: the 20th and the 21st.
+        let withdrawn = decide_with(
+            &event(withdrawn("sorry")),
+            &recipient,
+            &Preferences::default(),
+            Recent {
+                recipient: 19,
+                sender: 0,
+            },
+            NOW,
+            &SETTINGS,
+        );
+        assert_eq!(kinds(&withdrawn), ["remove", "hold", "digest"]);
+        // Without a limit, never.
+        let unlimited = Settings {
+            max_immediate_per_hour: 0,
+            ..SETTINGS
+        };
+        let sent = decide_with(
+            &event(EventKind::Sent),
+            &recipient,
+            &Preferences::default(),
+            Recent {
+                recipient: 1000,
+                sender: 0,
+            },
+            NOW,
+            &unlimited,
+        );
+        assert_eq!(kinds(&sent), ["hold"]);
     }
 
     #[test]
@@ -631,6 +729,7 @@ mod tests {
             undo_window: Duration::from_secs(undo),
             default_digest_interval: Duration::from_secs(interval),
             channels: Channels::IN_APP,
+            max_immediate_per_hour: 0,
         })
     }
 

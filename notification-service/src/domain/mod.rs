@@ -14,7 +14,7 @@ mod schedule;
 mod status;
 
 pub use channel::{Channel, Channels, EmailAddress, MAX_EMAIL_BYTES, NotAnAddress};
-pub use decide::{Action, AtDelivery, Settings, at_delivery, decide};
+pub use decide::{Action, AtDelivery, Recent, Settings, at_delivery, decide, decide_with};
 pub use email::{EmailContent, email};
 pub use event::{Event, EventKind, Item};
 pub use notification::{Notification, Removal, State, Update, UpdateKind};

@@ -6,8 +6,8 @@
 use service_kit::storage::tx::aborted;
 
 use crate::domain::{
-    Action, AtDelivery, Channel, ChannelState, Event, EventKind, Item, Notification, Preferences, Removal, Settings,
-    Timestamp, Topic, Update, UpdateKind, at_delivery, decide,
+    Action, AtDelivery, Channel, ChannelState, Event, EventKind, Item, Notification, Preferences, Recent, Removal,
+    Settings, Timestamp, Topic, Update, UpdateKind, at_delivery, decide_with,
 };
 
 use super::{
@@ -16,6 +16,9 @@ use super::{
     records::{self, DeliveryRecord, Location},
     tx::Tx,
 };
+
+/// The throttle's window.
+const HOUR_MS: u64 = 3_600_000;
 
 impl Tx<'_> {
     /// Delivers a pending notification now, as [`at_delivery`] decides
@@ -242,6 +245,24 @@ impl Tx<'_> {
         self.put_notification(user, &notification)
     }
 
+    /// How many IMMEDIATE notifications `user` has had in the hour up to
+    /// `now`.
+    fn immediate_in_last_hour(&self, user: &str, now: Timestamp) -> TxResult<u32> {
+        let since = now.as_millis().saturating_sub(HOUR_MS);
+        let record = self.user(user)?;
+        Ok(u32::try_from(record.immediate_ms.iter().filter(|&&t| t > since).count()).unwrap_or(u32::MAX))
+    }
+
+    /// Adds one IMMEDIATE notification at `now` to `user`'s rolling hour,
+    /// forgetting those older than the hour.
+    fn count_immediate(&self, user: &str, now: Timestamp) -> TxResult<()> {
+        let since = now.as_millis().saturating_sub(HOUR_MS);
+        let mut record = self.user(user)?;
+        record.immediate_ms.retain(|&t| t > since);
+        record.immediate_ms.push(now.as_millis());
+        self.put_user(user, &record)
+    }
+
     pub(super) fn apply_event(
         &self,
         event: &Event,
@@ -264,7 +285,23 @@ impl Tx<'_> {
             self.delivery
                 .insert(keys::prefix(&event.invitation_id), records::encode(&record))?;
         }
-        for action in decide(event, &recipient, &sender, now, settings) {
+        let recent = Recent {
+            recipient: self.immediate_in_last_hour(&event.recipient_id, now)?,
+            sender: if event.kind.may_notify_sender() {
+                self.immediate_in_last_hour(&event.sender_id, now)?
+            } else {
+                0
+            },
+        };
+        let actions = decide_with(event, &recipient, &sender, recent, now, settings);
+        if settings.max_immediate_per_hour > 0 {
+            for action in &actions {
+                if let Action::Hold { user, .. } = action {
+                    self.count_immediate(user, now)?;
+                }
+            }
+        }
+        for action in actions {
             match action {
                 Action::Hold { user, topic, item, due } => self.hold(&user, topic, item, due, now, out)?,
                 Action::Digest { user, topic, item, due } => {

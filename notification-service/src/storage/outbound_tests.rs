@@ -21,6 +21,7 @@ const SETTINGS: Settings = Settings {
     undo_window: Duration::ZERO,
     default_digest_interval: INTERVAL,
     channels: ALL,
+    max_immediate_per_hour: 20,
 };
 
 fn event(sequence: u64, invitation: &str, kind: EventKind) -> Event {

@@ -14,6 +14,7 @@ const SETTINGS: Settings = Settings {
     undo_window: Duration::ZERO,
     default_digest_interval: INTERVAL,
     channels: Channels::IN_APP,
+    max_immediate_per_hour: 20,
 };
 
 fn sent(sequence: u64, invitation: &str, recipient: &str) -> Event {

@@ -98,6 +98,8 @@ fn test_config(data_dir: &std::path::Path) -> Config {
         rate: service_kit::limits::RateSettings::OFF,
         max_streams_per_connection: service_kit::server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
         channels: notification_service::channels::ChannelSettings::default(),
+        // Tests deliver many at once; the throttle's own test turns it on.
+        max_immediate_per_hour: 0,
     }
 }
 

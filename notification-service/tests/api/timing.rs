@@ -173,3 +173,45 @@ async fn quiet_hours_hold_push_but_not_the_app_and_a_withdrawal_meanwhile_leaves
     let body = call.body.to_string();
     assert!(body.contains(&a.id) && !body.contains(&c.id), "{body}");
 }
+
+/// Past `NOTIFICATION_MAX_IMMEDIATE_PER_HOUR` in a rolling hour, IMMEDIATE
+/// notifications join the user's next digest: none is dropped, and once
+/// the hour has rolled on they are immediate again.
+#[tokio::test]
+async fn past_the_hourly_limit_immediate_notifications_join_the_next_digest() {
+    const LIMIT: u32 = 3;
+    let app = spawn_app_with(|config| config.max_immediate_per_hour = LIMIT).await;
+    let mut publisher = app.publisher().await;
+    app.receive_immediately("bob").await;
+    let invitations: Vec<_> = (0..5)
+        .map(|i| invitation(&well_formed_id(&format!("inv-{i}")), &format!("sender-{i}"), "bob"))
+        .collect();
+    publisher
+        .publish(invitations.iter().map(crate::helpers::Inv::sent))
+        .await;
+    app.advance(UNDO);
+    let inbox = app.wait_for_inbox("bob", 3).await;
+    assert_eq!(inbox.len(), 3, "three at once: {inbox:#?}");
+    for inv in &invitations[3..] {
+        assert_eq!(
+            app.delivery_status(&inv.sender, &inv.id).await,
+            (false, at(crate::helpers::DIGEST)),
+            "the rest wait for the digest"
+        );
+    }
+    app.advance(crate::helpers::DIGEST - UNDO);
+    let inbox = app.wait_for_inbox("bob", 4).await;
+    assert_eq!(
+        inbox[0].invitation_ids,
+        [invitations[3].id.clone(), invitations[4].id.clone()]
+    );
+
+    // An hour after the first three, the window has rolled on.
+    app.advance(HOUR);
+    let late = invitation(&well_formed_id("inv-late"), "sender-late", "bob");
+    publisher.publish([late.sent()]).await;
+    assert_eq!(
+        app.delivery_status("sender-late", &late.id).await,
+        (false, at(HOUR + crate::helpers::DIGEST + UNDO))
+    );
+}

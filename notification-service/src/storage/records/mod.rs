@@ -63,6 +63,10 @@ pub(crate) struct UserRecord {
     /// is `first_kept..=last_cursor`.
     #[prost(uint64, tag = "5")]
     pub(crate) first_kept: u64,
+    /// When the user's IMMEDIATE notifications of the last hour were
+    /// decided (ms), oldest first: the hourly limit's rolling window.
+    #[prost(uint64, repeated, tag = "6")]
+    pub(crate) immediate_ms: Vec<u64>,
 }
 
 /// What the sender of an invitation may learn: whether the recipient has
