@@ -124,7 +124,11 @@ pub(crate) fn decode_preferences(bytes: &[u8]) -> Result<Preferences, StoreError
             .flatten(),
         // Each was checked when it was set; one the zone database no longer
         // knows reads as UTC.
-        time_zone: Zone::parse(&r.time_zone).unwrap_or_else(|_| Zone::utc()),
+        time_zone: match r.time_zone.as_str() {
+            // Most users: no lookup in the zone database on every event.
+            "" | "UTC" => Zone::utc(),
+            name => Zone::parse(name).unwrap_or_else(|_| Zone::utc()),
+        },
         quiet_hours: LocalTime::parse(&r.quiet_start)
             .and_then(|start| {
                 Ok(QuietHours {
