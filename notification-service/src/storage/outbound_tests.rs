@@ -168,10 +168,9 @@ fn a_withdrawal_after_a_try_began_queues_a_retraction_behind_the_delivery() {
     assert_eq!(queued(&store, Channel::Push), 0);
 }
 
-#[test]
-fn a_revision_rewrites_a_message_no_try_has_begun() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), Delivery::Digest);
+/// Bob's digest of two invitations, delivered: its store, and when.
+fn delivered_digest(dir: &std::path::Path) -> (Store, Timestamp) {
+    let store = store(dir, Delivery::Digest);
     apply(
         &store,
         &[event(1, "inv-1", EventKind::Sent), event(2, "inv-2", EventKind::Sent)],
@@ -182,6 +181,13 @@ fn a_revision_rewrites_a_message_no_try_has_begun() {
     for due in store.due(due_at, 10).unwrap() {
         store.fire(&due, &SETTINGS, due_at).unwrap();
     }
+    (store, due_at)
+}
+
+#[test]
+fn a_revision_rewrites_a_message_no_try_has_begun() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, due_at) = delivered_digest(dir.path());
     assert_eq!(queued(&store, Channel::Email), 1, "one mail for the digest");
     apply(&store, &[event(3, "inv-1", withdrawn())], due_at);
     assert_eq!(queued(&store, Channel::Email), 1);
@@ -217,16 +223,7 @@ fn a_crash_inside_a_try_leaves_the_message_to_be_tried_again_after_its_lease() {
 #[test]
 fn a_revision_after_a_try_began_is_pushed_as_revised_and_not_mailed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), Delivery::Digest);
-    apply(
-        &store,
-        &[event(1, "inv-1", EventKind::Sent), event(2, "inv-2", EventKind::Sent)],
-        NOW,
-    );
-    let due_at = NOW.plus(INTERVAL);
-    for due in store.due(due_at, 10).unwrap() {
-        store.fire(&due, &SETTINGS, due_at).unwrap();
-    }
+    let (store, due_at) = delivered_digest(dir.path());
     let mut begun = Vec::new();
     for channel in [Channel::Email, Channel::Push] {
         let due = store.due_jobs(channel, due_at, 10).unwrap();
