@@ -107,6 +107,14 @@ impl App {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let policy = &config.policy;
+        if let Some(late) = policy.reminders.offsets().iter().find(|&&o| o >= policy.pending_ttl) {
+            tracing::warn!(
+                offset = %humantime::format_duration(*late),
+                pending_ttl = %humantime::format_duration(policy.pending_ttl),
+                "a reminder offset is not before INVITATION_PENDING_TTL: invitations expire first, so it never fires"
+            );
+        }
         let invitations = Invitations::new(
             store,
             clock,
@@ -253,7 +261,8 @@ impl App {
     }
 }
 
-/// Expires due invitations every `interval` until told to stop.
+/// Expires due invitations and fires due reminders every `interval` until
+/// told to stop.
 async fn sweep(invitations: Invitations, interval: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -263,10 +272,15 @@ async fn sweep(invitations: Invitations, interval: std::time::Duration, mut stop
             _ = stop.changed() => return,
         }
         match invitations.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired invitations"),
+            Ok(crate::service::Swept {
+                expired: 0,
+                reminded: 0,
+            }) => {}
+            Ok(crate::service::Swept { expired, reminded }) => {
+                tracing::info!(expired, reminded, "expired invitations and sent reminders");
+            }
             Err(crate::Error::StorageFailed) => return,
-            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+            Err(e) => tracing::error!(error = %e, "expiry and reminder sweep failed"),
         }
     }
 }

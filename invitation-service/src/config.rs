@@ -11,7 +11,7 @@ use service_kit::{
     server::DEFAULT_MAX_STREAMS_PER_CONNECTION,
 };
 
-use crate::domain::Policy;
+use crate::domain::{Policy, Reminders};
 
 /// Everything the server needs to start.
 /// Its `Debug` form, logged at start-up, leaves the secret out.
@@ -24,7 +24,7 @@ pub struct Config {
     pub notification_endpoint: String,
     pub jwt_secret: String,
     pub policy: Policy,
-    /// How often expired invitations are swept.
+    /// How often expired invitations and due reminders are swept.
     pub sweep_interval: Duration,
     /// Acknowledged outbox events older than this (by when they occurred)
     /// are deleted; unacknowledged ones never are.
@@ -189,7 +189,12 @@ pub struct ServeArgs {
     #[arg(long, env = "INVITATION_PENDING_TTL", hide_env_values = true, default_value = "180d",
           value_parser = parse_duration)]
     pub pending_ttl: Duration,
-    /// How often expired invitations are swept.
+    /// When a still-pending invitation is brought back to its recipient:
+    /// comma-separated offsets after the send, increasing (at most 10);
+    /// empty for none.
+    #[arg(long, env = "INVITATION_REMINDERS", hide_env_values = true, default_value = "7d,14d")]
+    pub reminders: Reminders,
+    /// How often expired invitations and due reminders are swept.
     #[arg(long, env = "INVITATION_SWEEP_INTERVAL", hide_env_values = true, default_value = "1s",
           value_parser = parse_duration)]
     pub sweep_interval: Duration,
@@ -238,6 +243,7 @@ impl ServeArgs {
             reinvite_cooldown,
             weekly_limit,
             pending_ttl,
+            reminders,
             sweep_interval,
             outbox_retention,
             reads_per_second,
@@ -255,6 +261,7 @@ impl ServeArgs {
                 reinvite_cooldown,
                 weekly_limit,
                 pending_ttl,
+                reminders,
             },
             sweep_interval: sweep_interval.max(Duration::from_millis(10)),
             outbox_retention,

@@ -73,6 +73,7 @@ pub(crate) fn event(
         EventKind::Accepted => Kind::Accepted(pb::InvitationAccepted {}),
         EventKind::Ignored => Kind::Ignored(pb::InvitationIgnored {}),
         EventKind::Expired => Kind::Expired(pb::InvitationExpired {}),
+        EventKind::Reminded { ordinal } => Kind::Reminded(pb::InvitationReminded { ordinal: *ordinal }),
     };
     pb::InvitationEvent {
         sequence: 0,

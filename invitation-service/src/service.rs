@@ -15,8 +15,15 @@ use crate::{
     writer::Writer,
 };
 
-/// Most invitations expired in one sweeper pass.
+/// Most invitations expired (or reminded of) in one batch of a sweep.
 const EXPIRY_BATCH: usize = 512;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: usize,
+    pub reminded: usize,
+}
 
 /// The invitation operations, durable when they return.
 #[derive(Debug, Clone)]
@@ -127,9 +134,10 @@ impl Invitations {
         match self.writer.write(op).await? {
             OpOutcome::Sent(SendOutcome::Created(inv)) => Ok(inv),
             OpOutcome::Sent(SendOutcome::Replayed(id)) => self.get(&sender, &id),
-            other @ (OpOutcome::Acted(_) | OpOutcome::Expired(_) | OpOutcome::ConnectionRemoved) => {
-                Err(unexpected(&other))
-            }
+            other @ (OpOutcome::Acted(_)
+            | OpOutcome::Expired(_)
+            | OpOutcome::Reminded(_)
+            | OpOutcome::ConnectionRemoved) => Err(unexpected(&other)),
         }
     }
 
@@ -147,9 +155,10 @@ impl Invitations {
         };
         match self.writer.write(op).await? {
             OpOutcome::Acted(TxOutcome::Changed(inv) | TxOutcome::Unchanged(inv)) => Ok(inv),
-            other @ (OpOutcome::Sent(_) | OpOutcome::Expired(_) | OpOutcome::ConnectionRemoved) => {
-                Err(unexpected(&other))
-            }
+            other @ (OpOutcome::Sent(_)
+            | OpOutcome::Expired(_)
+            | OpOutcome::Reminded(_)
+            | OpOutcome::ConnectionRemoved) => Err(unexpected(&other)),
         }
     }
 
@@ -218,7 +227,9 @@ impl Invitations {
     pub async fn remove_connection(&self, user: UserId, other: UserId) -> Result<(), Error> {
         match self.writer.write(Op::RemoveConnection { user, other }).await? {
             OpOutcome::ConnectionRemoved => Ok(()),
-            other @ (OpOutcome::Sent(_) | OpOutcome::Acted(_) | OpOutcome::Expired(_)) => Err(unexpected(&other)),
+            other @ (OpOutcome::Sent(_) | OpOutcome::Acted(_) | OpOutcome::Expired(_) | OpOutcome::Reminded(_)) => {
+                Err(unexpected(&other))
+            }
         }
     }
 
@@ -241,30 +252,48 @@ impl Invitations {
         })
     }
 
-    /// Expires every open invitation that is due, and forgets idempotency
-    /// keys older than their window. Returns how many invitations expired.
+    /// Expires every open invitation that is due, fires the reminders that
+    /// are due (expiries first, so no reminder goes out for an invitation
+    /// past its deadline), and forgets idempotency keys older than their
+    /// window.
     ///
     /// # Errors
     ///
     /// Internal failures.
-    pub async fn sweep(&self) -> Result<usize, Error> {
+    pub async fn sweep(&self) -> Result<Swept, Error> {
         let now = self.now();
-        let mut expired = 0;
+        let mut swept = Swept::default();
         loop {
             let due = self
                 .blocking(move |store| Ok(store.due_expiries(now, EXPIRY_BATCH)?))
                 .await?;
-            let expiries: Vec<Op> = due
-                .iter()
-                .map(|&id| Op::Expire {
-                    id,
-                    event_id: new_id(now),
-                    now,
-                })
-                .collect();
-            for outcome in self.writer.write_all(expiries).await? {
+            let ops = due.iter().map(|&id| Op::Expire {
+                id,
+                event_id: new_id(now),
+                now,
+            });
+            for outcome in self.writer.write_all(ops.collect()).await? {
                 if let OpOutcome::Expired(Some(_)) = outcome? {
-                    expired += 1;
+                    swept.expired += 1;
+                }
+            }
+            if due.len() < EXPIRY_BATCH {
+                break;
+            }
+        }
+        loop {
+            let due = self
+                .blocking(move |store| Ok(store.due_reminders(now, EXPIRY_BATCH)?))
+                .await?;
+            let ops = due.iter().map(|&(at, id)| Op::Remind {
+                due: at,
+                id,
+                event_id: new_id(now),
+                now,
+            });
+            for outcome in self.writer.write_all(ops.collect()).await? {
+                if let OpOutcome::Reminded(Some(_)) = outcome? {
+                    swept.reminded += 1;
                 }
             }
             if due.len() < EXPIRY_BATCH {
@@ -276,7 +305,7 @@ impl Invitations {
             Ok(store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?)
         })
         .await?;
-        Ok(expired)
+        Ok(swept)
     }
 }
 

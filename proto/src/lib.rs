@@ -32,6 +32,21 @@ mod generated {
 
 pub use generated::{invitations, notifications, ops};
 
+impl invitations::v1::invitation_event::Kind {
+    /// The name of the event's kind, as its field in the `kind` oneof.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sent(_) => "sent",
+            Self::Withdrawn(_) => "withdrawn",
+            Self::Accepted(_) => "accepted",
+            Self::Ignored(_) => "ignored",
+            Self::Expired(_) => "expired",
+            Self::Reminded(_) => "reminded",
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every service in the contract, for
 /// server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));

@@ -67,10 +67,16 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     Sent,
-    Withdrawn { note: Note },
+    Withdrawn {
+        note: Note,
+    },
     Accepted,
     Ignored,
     Expired,
+    /// Still pending at the reminder offset `ordinal` (from 1).
+    Reminded {
+        ordinal: u32,
+    },
 }
 
 /// The result of a permitted action.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{DomainError, Invitation, InvitationId, Note, Pair, State, Timestamp, UserId};
+use super::{DomainError, Invitation, InvitationId, Note, Pair, Reminders, State, Timestamp, UserId};
 
 /// The rolling window of the send limit.
 pub const SEND_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -17,6 +17,8 @@ pub struct Policy {
     pub reinvite_cooldown: Duration,
     pub weekly_limit: u32,
     pub pending_ttl: Duration,
+    /// When a still-pending invitation is brought back to its recipient.
+    pub reminders: Reminders,
 }
 
 impl Default for Policy {
@@ -26,6 +28,7 @@ impl Default for Policy {
             reinvite_cooldown: Duration::from_secs(21 * 24 * 3600),
             weekly_limit: 100,
             pending_ttl: Duration::from_secs(180 * 24 * 3600),
+            reminders: Reminders::standard(),
         }
     }
 }

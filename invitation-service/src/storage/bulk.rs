@@ -68,7 +68,7 @@ impl Store {
             batches
                 .open_by_sender
                 .insert(keys::user_invitation(&inv.sender, &inv.id), &[]);
-            batches.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[]);
+            batches.expiry.insert(&keys::due(inv.expires_at, &inv.id)[..], &[]);
             let activity = match activities.entry(inv.sender.clone()) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => entry.insert(self.activity(&inv.sender)?),

@@ -56,9 +56,9 @@ pub(crate) fn connection_suffix(suffix: &[u8]) -> Option<(Timestamp, &str)> {
     Some((Timestamp::from_millis(ms), std::str::from_utf8(other).ok()?))
 }
 
-/// `due ms ++ invitation id`: the expiry index, in due order.
+/// `due ms ++ invitation id`: the expiry and reminder indexes, in due order.
 #[must_use]
-pub(crate) fn expiry(due: Timestamp, id: &InvitationId) -> [u8; 24] {
+pub(crate) fn due(due: Timestamp, id: &InvitationId) -> [u8; 24] {
     let mut key = [0; 24];
     key[..8].copy_from_slice(&due.as_millis().to_be_bytes());
     key[8..].copy_from_slice(id.as_bytes());
@@ -80,6 +80,12 @@ pub(crate) fn idempotency_by_age(created: Timestamp, record_key: &[u8]) -> Vec<u
     let mut out = created.as_millis().to_be_bytes().to_vec();
     out.extend_from_slice(record_key);
     out
+}
+
+/// The due time at the start of a [`due`] key.
+#[must_use]
+pub(crate) fn due_time(key: &[u8]) -> Option<Timestamp> {
+    leading_u64(key).map(Timestamp::from_millis)
 }
 
 /// A big-endian u64 key (outbox sequence).
@@ -139,9 +145,9 @@ mod tests {
         }
 
         #[test]
-        fn expiry_and_sequence_keys_sort_numerically(a in any::<u64>(), b in any::<u64>()) {
+        fn due_and_sequence_keys_sort_numerically(a in any::<u64>(), b in any::<u64>()) {
             let id = InvitationId::new(Timestamp::from_millis(0), 0);
-            prop_assert_eq!(a.cmp(&b), expiry(Timestamp::from_millis(a), &id).cmp(&expiry(Timestamp::from_millis(b), &id)));
+            prop_assert_eq!(a.cmp(&b), due(Timestamp::from_millis(a), &id).cmp(&due(Timestamp::from_millis(b), &id)));
             prop_assert_eq!(a.cmp(&b), sequence(a).cmp(&sequence(b)));
             prop_assert_eq!(leading_u64(&sequence(a)), Some(a));
         }

@@ -80,6 +80,9 @@ pub struct Store {
     activity: Tree,
     /// expires_at ++ id → (): open invitations by deadline.
     expiry: Tree,
+    /// due ++ id → ordinal (u32): each pending invitation's next reminder.
+    /// An entry whose invitation closed meanwhile is dropped when due.
+    reminders: Tree,
     /// sender ++ key → idempotency record.
     idempotency: Tree,
     /// created ++ record key → (): idempotency records by age.
@@ -117,6 +120,7 @@ impl Store {
             connections: db.open_tree("connections")?,
             activity: db.open_tree("activity")?,
             expiry: db.open_tree("expiry")?,
+            reminders: db.open_tree("reminders")?,
             idempotency: db.open_tree("idempotency")?,
             idempotency_by_age: db.open_tree("idempotency_by_age")?,
             outbox: db.open_tree("outbox")?,
@@ -314,6 +318,25 @@ impl Store {
             ids.push(keys::invitation_id_suffix(&key).ok_or_else(|| StoreError::Corrupt("expiry key".into()))?);
         }
         Ok(ids)
+    }
+
+    /// Reminders due at or before `now`, oldest first, as (due, invitation).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn due_reminders(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, InvitationId)>, StoreError> {
+        let end = keys::sequence(now.as_millis().saturating_add(1));
+        let mut due = Vec::new();
+        for entry in self.reminders.range(..end).take(limit) {
+            let (key, _) = entry?;
+            let corrupt = || StoreError::Corrupt("reminder key".into());
+            due.push((
+                keys::due_time(&key).ok_or_else(corrupt)?,
+                keys::invitation_id_suffix(&key).ok_or_else(corrupt)?,
+            ));
+        }
+        Ok(due)
     }
 
     /// Outbox entries after `after`, in sequence order, as (sequence, event bytes).

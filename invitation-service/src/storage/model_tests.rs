@@ -34,6 +34,8 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 // The rules of `small_policy`, restated; the weekly limit varies by run
 // (2 to 4), as a limit of 4 is seldom reached by four users.
 const PENDING_TTL_MS: u64 = 3 * DAY_MS;
+/// The small policy's reminder offsets.
+const REMINDERS_MS: [u64; 2] = [DAY_MS, 2 * DAY_MS];
 const COOLDOWN_MS: u64 = 2 * DAY_MS;
 const SEND_WINDOW_MS: u64 = 7 * DAY_MS;
 const WITHDRAWAL_WINDOW_MS: u64 = 30 * DAY_MS;
@@ -166,6 +168,7 @@ enum EventKind {
     Accepted,
     Ignored,
     Expired,
+    Reminded(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +231,9 @@ struct ModelInvitation {
     /// ignore is not reported, not even by a new update time.
     updated_ms: u64,
     expires_ms: u64,
+    created_ms: u64,
+    /// The next reminder, as (ordinal, due), while one is filed.
+    reminder: Option<(u32, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -333,6 +339,8 @@ impl Model {
             state: MState::Pending,
             updated_ms: self.now,
             expires_ms: self.now + PENDING_TTL_MS,
+            created_ms: self.now,
+            reminder: Some((1, self.now + REMINDERS_MS[0])),
         });
         self.sends.entry(from).or_default().push(self.now);
         if let Some(k) = key {
@@ -421,6 +429,30 @@ impl Model {
             }
         }
         self.events.extend(due.iter().map(|id| (*id, EventKind::Expired)));
+        // Then reminders, in due order: only while pending, and after a
+        // gap past several offsets only the latest.
+        let now = self.now;
+        let mut reminders: Vec<(u64, InvitationId, usize)> = self
+            .invitations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, inv)| inv.reminder.filter(|(_, at)| *at <= now).map(|(_, at)| (at, inv.id, i)))
+            .collect();
+        reminders.sort();
+        for (_, _, i) in reminders {
+            let inv = &mut self.invitations[i];
+            inv.reminder = None;
+            if inv.state != MState::Pending {
+                continue;
+            }
+            let passed = REMINDERS_MS.iter().filter(|&&o| inv.created_ms + o <= now).count();
+            let ordinal = u32::try_from(passed).expect("few offsets");
+            inv.reminder = REMINDERS_MS
+                .get(passed)
+                .map(|o| (ordinal + 1, inv.created_ms + o))
+                .filter(|(_, at)| *at < inv.expires_ms);
+            self.events.push((inv.id, EventKind::Reminded(ordinal)));
+        }
         Outcome::Expired(due)
     }
 
@@ -583,6 +615,16 @@ fn run(weekly_limit: u32, ops: &[Op]) -> Vec<Outcome> {
                     vec![],
                     "step {step}: nothing due after the sweep"
                 );
+                for (due, id) in store.due_reminders(now, 1000).expect("due reminders") {
+                    store
+                        .remind(&policy, due, &id, fresh_id(model.now), now)
+                        .expect("remind");
+                }
+                assert_eq!(
+                    store.due_reminders(now, 1000).expect("due reminders"),
+                    vec![],
+                    "step {step}: no reminder due after the sweep"
+                );
                 // Pruning old keys must not change any answer.
                 store
                     .prune_idempotency(Timestamp::from_millis(model.now - IDEMPOTENCY_MS), 1000)
@@ -698,6 +740,7 @@ fn compare(store: &Store, model: &Model, events_before: usize, step: usize) {
                 Kind::Accepted(_) => EventKind::Accepted,
                 Kind::Ignored(_) => EventKind::Ignored,
                 Kind::Expired(_) => EventKind::Expired,
+                Kind::Reminded(r) => EventKind::Reminded(r.ordinal),
             };
             (id, kind)
         })

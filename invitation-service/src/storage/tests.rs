@@ -12,8 +12,8 @@ use proto::invitations::v1::invitation_event::Kind;
 
 use super::{Op, OpOutcome, SendOutcome, Store, StoreError, TxOutcome, keys, records, write::OUTBOX_SEQUENCE};
 use crate::domain::{
-    Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Pair, Policy, SendRequest, State, Timestamp,
-    UserId,
+    Action, DomainError, IdempotencyKey, Invitation, InvitationId, Note, Pair, Policy, Reminders, SendRequest, State,
+    Timestamp, UserId,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -34,6 +34,7 @@ pub(super) fn small_policy() -> Policy {
         reinvite_cooldown: 2 * DAY,
         weekly_limit: 4,
         pending_ttl: 3 * DAY,
+        reminders: Reminders::new(vec![DAY, 2 * DAY]).expect("increasing offsets"),
     }
 }
 
@@ -111,7 +112,7 @@ pub(super) fn check_invariants(store: &Store) {
         }
         if inv.state.is_open() {
             open.insert(keys::user_invitation(&inv.sender, &inv.id));
-            expiry.insert(keys::expiry(inv.expires_at, &inv.id).to_vec());
+            expiry.insert(keys::due(inv.expires_at, &inv.id).to_vec());
             *open_count.entry(inv.sender.clone()).or_default() += 1;
         }
     }
@@ -128,6 +129,26 @@ pub(super) fn check_invariants(store: &Store) {
     assert_index("received_by_user", &store.received, &received);
     assert_index("open_by_sender", &store.open_by_sender, &open);
     assert_index("expiry", &store.expiry, &expiry);
+
+    // Reminders: at most one filed per invitation, each naming a stored
+    // invitation, due after its send and before its expiry, with an
+    // ordinal from 1. (An entry may outlive its invitation's pending
+    // state: it is dropped when it falls due.)
+    let mut reminded = BTreeSet::new();
+    for (key, value) in entries(&store.reminders) {
+        let id = id_from(&key[8..]);
+        let due = keys::due_time(&key).expect("reminder key has a due time");
+        let inv = invitations
+            .get(&id)
+            .unwrap_or_else(|| panic!("reminder names missing invitation {id}"));
+        assert!(reminded.insert(id), "two reminders filed for {id}");
+        assert!(
+            inv.created_at < due && due < inv.expires_at,
+            "reminder of {id} due outside its life"
+        );
+        let ordinal = u32::from_be_bytes(value.as_slice().try_into().expect("a 4-byte ordinal"));
+        assert!(ordinal >= 1, "reminder ordinals start at 1");
+    }
 
     // Pairs: the pending one is an open invitation of that pair, every open
     // invitation is its pair's pending one, and connections are listed in
@@ -383,13 +404,7 @@ fn event_kinds(store: &Store, after: u64) -> Vec<(u64, &'static str, String)> {
         .into_iter()
         .map(|(seq, bytes)| {
             let event = records::decode_event(&bytes).expect("event decodes");
-            let kind = match event.kind.expect("kind") {
-                Kind::Sent(_) => "sent",
-                Kind::Withdrawn(_) => "withdrawn",
-                Kind::Accepted(_) => "accepted",
-                Kind::Ignored(_) => "ignored",
-                Kind::Expired(_) => "expired",
-            };
+            let kind = event.kind.expect("kind").name();
             (seq, kind, event.invitation.expect("snapshot").id)
         })
         .collect()
@@ -1105,15 +1120,15 @@ fn check_invariants_notices_each_kind_of_damage() {
         }),
         ("missing expiry entry", |s, [_, _, ignored, _]| {
             s.expiry
-                .remove(&keys::expiry(ignored.expires_at, &ignored.id)[..])
+                .remove(&keys::due(ignored.expires_at, &ignored.id)[..])
                 .unwrap();
         }),
         ("expiry entry under the wrong time", |s, [pending, ..]| {
             s.expiry
-                .remove(&keys::expiry(pending.expires_at, &pending.id)[..])
+                .remove(&keys::due(pending.expires_at, &pending.id)[..])
                 .unwrap();
             s.expiry
-                .insert(&keys::expiry(pending.expires_at.plus(MINUTE), &pending.id)[..], &[])
+                .insert(&keys::due(pending.expires_at.plus(MINUTE), &pending.id)[..], &[])
                 .unwrap();
         }),
         ("pair forgets its pending invitation", |s, [pending, ..]| {
@@ -1218,7 +1233,7 @@ fn events_carry_their_id_time_true_state_and_note() {
     );
     match events[1].kind.as_ref().unwrap() {
         Kind::Withdrawn(w) => assert_eq!(w.note, "sorry, wrong person"),
-        other @ (Kind::Sent(_) | Kind::Accepted(_) | Kind::Ignored(_) | Kind::Expired(_)) => {
+        other @ (Kind::Sent(_) | Kind::Accepted(_) | Kind::Ignored(_) | Kind::Expired(_) | Kind::Reminded(_)) => {
             panic!("expected a withdrawal, got {other:?}")
         }
     }

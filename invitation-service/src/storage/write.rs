@@ -12,7 +12,7 @@ use crate::{
     convert,
     domain::{
         Action, Activity, DomainError, EventKind, IdempotencyKey, Invitation, InvitationId, Pair, Policy, SendRequest,
-        Timestamp, Transition, UserId,
+        State, Timestamp, Transition, UserId,
     },
 };
 
@@ -52,6 +52,7 @@ struct Tx<'a> {
     connections: &'a TransactionalTree,
     activity: &'a TransactionalTree,
     expiry: &'a TransactionalTree,
+    reminders: &'a TransactionalTree,
     idempotency: &'a TransactionalTree,
     idempotency_by_age: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
@@ -157,7 +158,7 @@ impl Tx<'_> {
             .remove(keys::user_invitation(&before.sender, &before.id))?;
         self.received
             .remove(keys::user_invitation(&before.recipient, &before.id))?;
-        self.expiry.remove(&keys::expiry(before.expires_at, &before.id)[..])?;
+        self.expiry.remove(&keys::due(before.expires_at, &before.id)[..])?;
         let mut activity = self.activity(&before.sender, now)?;
         activity.record_closed();
         Ok(activity)
@@ -206,6 +207,13 @@ pub enum Op {
         event_id: InvitationId,
         now: Timestamp,
     },
+    /// Fires the reminder filed under `due` for the invitation.
+    Remind {
+        due: Timestamp,
+        id: InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    },
     RemoveConnection {
         user: UserId,
         other: UserId,
@@ -218,6 +226,9 @@ pub enum OpOutcome {
     Sent(SendOutcome),
     Acted(TxOutcome),
     Expired(Option<Invitation>),
+    /// The reminder's ordinal, when one was emitted; `None` when the
+    /// invitation had closed (or the offset is gone) and the entry was dropped.
+    Reminded(Option<u32>),
     ConnectionRemoved,
 }
 
@@ -246,6 +257,9 @@ impl Tx<'_> {
                 .act(policy, actor, id, action, event_id, *now)?
                 .map(OpOutcome::Acted),
             Op::Expire { id, event_id, now } => Ok(OpOutcome::Expired(self.expire(id, event_id, *now)?)),
+            Op::Remind { due, id, event_id, now } => {
+                Ok(OpOutcome::Reminded(self.remind(policy, *due, id, event_id, *now)?))
+            }
             Op::RemoveConnection { user, other } => self
                 .remove_connection(user, other)?
                 .map(|()| OpOutcome::ConnectionRemoved),
@@ -283,7 +297,10 @@ impl Tx<'_> {
             .insert(keys::user_invitation(&inv.recipient, &inv.id), &[])?;
         self.open_by_sender
             .insert(keys::user_invitation(&inv.sender, &inv.id), &[])?;
-        self.expiry.insert(&keys::expiry(inv.expires_at, &inv.id)[..], &[])?;
+        self.expiry.insert(&keys::due(inv.expires_at, &inv.id)[..], &[])?;
+        if let Some((ordinal, due)) = policy.reminders.first(inv.created_at) {
+            self.schedule_reminder(&inv, ordinal, due)?;
+        }
         pair.invited(inv.id, inv.sender.clone());
         self.put_pair(&pair)?;
         activity.record_send(now);
@@ -372,6 +389,53 @@ impl Tx<'_> {
         Ok(Some(after))
     }
 
+    /// Files the reminder `ordinal` of `inv` under `due`, unless the
+    /// invitation expires first.
+    fn schedule_reminder(&self, inv: &Invitation, ordinal: u32, due: Timestamp) -> TxResult<()> {
+        if due < inv.expires_at {
+            self.reminders
+                .insert(&keys::due(due, &inv.id)[..], &ordinal.to_be_bytes()[..])?;
+        }
+        Ok(())
+    }
+
+    /// Fires the reminder filed under `due`: emits `reminded` while the
+    /// invitation is still pending (not withdrawn, accepted, ignored or
+    /// expired) and files the next one. Returns the ordinal emitted.
+    fn remind(
+        &self,
+        policy: &Policy,
+        due: Timestamp,
+        id: &InvitationId,
+        event_id: &InvitationId,
+        now: Timestamp,
+    ) -> TxResult<Option<u32>> {
+        let key = keys::due(due, id);
+        let Some(value) = self.reminders.remove(&key[..])? else {
+            return Ok(None);
+        };
+        let scheduled = <[u8; 4]>::try_from(&value[..])
+            .map(u32::from_be_bytes)
+            .map_err(|_| aborted(StoreError::Corrupt("reminder ordinal".into())))?;
+        let Some(inv) = self.invitation(id)? else {
+            return Ok(None);
+        };
+        if inv.state != State::Pending || inv.expires_at <= now {
+            return Ok(None);
+        }
+        let Some(firing) = policy.reminders.fire(scheduled, inv.created_at, now) else {
+            return Ok(None);
+        };
+        if let Some((ordinal, next)) = firing.next {
+            self.schedule_reminder(&inv, ordinal, next)?;
+        }
+        let kind = EventKind::Reminded {
+            ordinal: firing.ordinal,
+        };
+        self.append_event(&inv, &kind, event_id, now)?;
+        Ok(Some(firing.ordinal))
+    }
+
     fn remove_connection(&self, user: &UserId, other: &UserId) -> Refusable<()> {
         let mut pair = self.pair(user, other)?;
         let at = match pair.disconnect() {
@@ -396,6 +460,7 @@ impl Store {
             &self.connections,
             &self.activity,
             &self.expiry,
+            &self.reminders,
             &self.idempotency,
             &self.idempotency_by_age,
             &self.outbox,
@@ -411,6 +476,7 @@ impl Store {
                 connections,
                 activity,
                 expiry,
+                reminders,
                 idempotency,
                 idempotency_by_age,
                 outbox,
@@ -425,6 +491,7 @@ impl Store {
                     connections,
                     activity,
                     expiry,
+                    reminders,
                     idempotency,
                     idempotency_by_age,
                     outbox,
@@ -505,6 +572,22 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Invitation>, StoreError> {
         self.transact(|tx| tx.expire(id, &event_id, now))
+    }
+
+    /// Fires the reminder filed under `due` for `id`. Not flushed.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn remind(
+        &self,
+        policy: &Policy,
+        due: Timestamp,
+        id: &InvitationId,
+        event_id: InvitationId,
+        now: Timestamp,
+    ) -> Result<Option<u32>, StoreError> {
+        self.transact(|tx| tx.remind(policy, due, id, &event_id, now))
     }
 
     /// Removes the connection between `user` and `other`, for both. Not

@@ -104,7 +104,7 @@ pub(crate) async fn spawn_app_with(policy: Policy) -> TestApp {
     start(config, dir, ManualClock::starting_at(START)).await
 }
 
-async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> TestApp {
+pub(crate) async fn start(config: Config, data_dir: Arc<TempDir>, clock: ManualClock) -> TestApp {
     service_kit::telemetry::init_for_tests();
     // A server stopped a moment ago may still be releasing the folder's lock.
     let app = eventually(Duration::from_secs(5), || {

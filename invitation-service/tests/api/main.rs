@@ -12,4 +12,5 @@ mod privacy;
 mod process;
 mod publisher;
 mod rates;
+mod reminders;
 mod text;

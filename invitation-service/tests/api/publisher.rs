@@ -13,6 +13,7 @@ use std::{
 };
 
 use invitation_service::{
+    domain::Reminders,
     publisher::{MAX_BATCH_EVENTS, SOURCE},
     storage::Store,
 };
@@ -79,10 +80,10 @@ struct Inner {
 }
 
 #[derive(Debug, Clone)]
-struct Ingest(Arc<Inner>);
+pub(crate) struct Ingest(Arc<Inner>);
 
 impl Ingest {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(0, 0)
     }
 
@@ -113,7 +114,7 @@ impl Ingest {
         self.0.recorded.lock().unwrap().last_applied
     }
 
-    fn applied(&self) -> Vec<InvitationEvent> {
+    pub(crate) fn applied(&self) -> Vec<InvitationEvent> {
         self.0.recorded.lock().unwrap().applied.clone()
     }
 
@@ -140,7 +141,7 @@ impl Ingest {
     }
 
     /// Serves on `listener` from now on.
-    fn serve(&self, listener: TcpListener) {
+    pub(crate) fn serve(&self, listener: TcpListener) {
         let service = EventIngestServer::new(self.clone());
         tokio::spawn(async move {
             tonic::transport::Server::builder()
@@ -223,7 +224,7 @@ impl EventIngest for Ingest {
 // ---------------------------------------------------------------------------
 
 /// A listener for the double, bound but not yet served.
-async fn bind() -> (TcpListener, String) {
+pub(crate) async fn bind() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     (listener, endpoint)
@@ -263,14 +264,7 @@ fn outbox_sequences(store: &Store) -> Vec<u64> {
 }
 
 fn kind_name(event: &InvitationEvent) -> &'static str {
-    match event.kind {
-        Some(Kind::Sent(_)) => "sent",
-        Some(Kind::Withdrawn(_)) => "withdrawn",
-        Some(Kind::Accepted(_)) => "accepted",
-        Some(Kind::Ignored(_)) => "ignored",
-        Some(Kind::Expired(_)) => "expired",
-        None => "none",
-    }
+    event.kind.as_ref().map_or("none", Kind::name)
 }
 
 fn assert_increasing(session: &SessionLog) {
@@ -475,7 +469,14 @@ async fn a_backlog_goes_out_many_events_per_request_without_waiting_for_each_ack
 async fn pruning_deletes_only_acknowledged_events_older_than_the_retention() {
     let ingest = Ingest::new();
     ingest.set_apply_limit(4);
-    let (app, store) = app_with(&ingest).await;
+    let (listener, endpoint) = bind().await;
+    ingest.serve(listener);
+    // The clock jumps weeks: reminders would add events of their own.
+    let (app, store) = spawn_app_with_config(|config| {
+        config.notification_endpoint = endpoint;
+        config.policy.reminders = Reminders::default();
+    })
+    .await;
     let retention = app.config.outbox_retention;
     assert_eq!(retention, 7 * DAY);
 
