@@ -14,6 +14,7 @@ pub(crate) fn topic(topic: Topic) -> pb::Topic {
         Topic::InvitationAccepted => pb::Topic::InvitationAccepted,
         Topic::InvitationWithdrawn => pb::Topic::InvitationWithdrawn,
         Topic::WithdrawalNote => pb::Topic::WithdrawalNote,
+        Topic::InvitationReminder => pb::Topic::InvitationReminder,
     }
 }
 

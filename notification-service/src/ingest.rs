@@ -84,6 +84,7 @@ fn event(e: ipb::InvitationEvent) -> Result<Event, Status> {
         K::Accepted(_) => EventKind::Accepted,
         K::Ignored(_) => EventKind::Ignored,
         K::Expired(_) => EventKind::Expired,
+        K::Reminded(r) => EventKind::Reminded { ordinal: r.ordinal },
     };
     for (field, value) in [
         ("invitation.id", &invitation.id),

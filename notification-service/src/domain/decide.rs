@@ -48,11 +48,12 @@ pub enum Action {
         item: Item,
         due: Timestamp,
     },
-    /// Take the invitation out of the user's INVITATION_RECEIVED
-    /// notifications: out of a held one or an undelivered digest (a digest
-    /// left empty is never sent); and, when `retract_delivered`, retract a
-    /// delivered notification about it alone or revise a delivered digest
-    /// that mentioned others too.
+    /// Take the invitation out of the user's notifications about it being
+    /// there to answer (INVITATION_RECEIVED and INVITATION_REMINDER): out of
+    /// held ones and undelivered digests (a digest left empty is never
+    /// sent); and, when `retract_delivered`, retract a delivered
+    /// notification about it alone or revise a delivered digest that
+    /// mentioned others too.
     Remove {
         user: String,
         invitation_id: String,
@@ -138,6 +139,12 @@ pub fn decide_with(
             actions.extend(to_sender.notify(Topic::InvitationAccepted, now, by_recipient));
             actions
         }
+        // Still pending: the recipient hears of it again, under a topic of
+        // its own. Not held: a reminder is nobody's mistake to undo.
+        EventKind::Reminded { .. } => to_recipient
+            .notify(Topic::InvitationReminder, now, from_sender(event, &event.message))
+            .into_iter()
+            .collect(),
         // Neither is reported to the sender, and the recipient needs no
         // notice of what they did or let lapse.
         EventKind::Ignored | EventKind::Expired => vec![remove(true)],
@@ -242,11 +249,12 @@ mod tests {
     };
     const DELIVERIES: [Delivery; 2] = [Delivery::Immediate, Delivery::Digest];
     const DETAILS: [Detail; 2] = [Detail::Full, Detail::Minimal];
-    const TOPICS: [Topic; 4] = [
+    const TOPICS: [Topic; 5] = [
         Topic::InvitationReceived,
         Topic::InvitationAccepted,
         Topic::InvitationWithdrawn,
         Topic::WithdrawalNote,
+        Topic::InvitationReminder,
     ];
 
     fn event(kind: EventKind) -> Event {
@@ -289,6 +297,7 @@ mod tests {
             invitation_accepted: pref,
             invitation_withdrawn: pref,
             withdrawal_note: pref,
+            invitation_reminder: pref,
             digest_interval: None,
             paused,
             email_address: None,
@@ -304,6 +313,7 @@ mod tests {
             Topic::InvitationAccepted => &mut prefs.invitation_accepted,
             Topic::InvitationWithdrawn => &mut prefs.invitation_withdrawn,
             Topic::WithdrawalNote => &mut prefs.withdrawal_note,
+            Topic::InvitationReminder => &mut prefs.invitation_reminder,
         };
         *slot = pref;
         prefs
@@ -380,6 +390,39 @@ mod tests {
         let item = Item::new("inv-1", Detail::Full, "alice", "Alice", "Hi Bob");
         let expected = digest("bob", Topic::InvitationReceived, item, DEFAULT_INTERVAL);
         assert_eq!(decide_default(EventKind::Sent), [expected]);
+    }
+
+    #[test]
+    fn a_reminder_by_default_joins_its_own_digest_and_is_never_held() {
+        let item = Item::new("inv-1", Detail::Full, "alice", "Alice", "Hi Bob");
+        let expected = digest("bob", Topic::InvitationReminder, item.clone(), DEFAULT_INTERVAL);
+        assert_eq!(decide_default(EventKind::Reminded { ordinal: 2 }), [expected]);
+        // Told at once, it is due now: there is no mistake to undo.
+        let recipient = uniform(true, Delivery::Immediate, Detail::Full, false);
+        let actions = decide(
+            &event(EventKind::Reminded { ordinal: 1 }),
+            &recipient,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        assert_eq!(actions, [hold("bob", Topic::InvitationReminder, item, NOW)]);
+        let off = with_topic(
+            Preferences::default(),
+            Topic::InvitationReminder,
+            TopicPreference {
+                enabled: false,
+                ..Preferences::default().invitation_reminder
+            },
+        );
+        let actions = decide(
+            &event(EventKind::Reminded { ordinal: 1 }),
+            &off,
+            &Preferences::default(),
+            NOW,
+            &SETTINGS,
+        );
+        assert_eq!(actions, []);
     }
 
     #[test]
@@ -679,12 +722,13 @@ mod tests {
 
     fn arb_preferences() -> impl Strategy<Value = Preferences> {
         let interval = prop::option::of((60u64..=7 * 24 * 3600).prop_map(Duration::from_secs));
-        (prop::array::uniform4(arb_topic_preference()), interval, any::<bool>()).prop_map(
-            |([received, accepted, withdrawn, note], digest_interval, paused)| Preferences {
+        (prop::array::uniform5(arb_topic_preference()), interval, any::<bool>()).prop_map(
+            |([received, accepted, withdrawn, note, reminder], digest_interval, paused)| Preferences {
                 invitation_received: received,
                 invitation_accepted: accepted,
                 invitation_withdrawn: withdrawn,
                 withdrawal_note: note,
+                invitation_reminder: reminder,
                 digest_interval,
                 paused,
                 email_address: None,
@@ -706,6 +750,7 @@ mod tests {
             Just(EventKind::Accepted),
             Just(EventKind::Ignored),
             Just(EventKind::Expired),
+            (1u32..=3).prop_map(|ordinal| EventKind::Reminded { ordinal }),
         ]
     }
 
@@ -844,7 +889,7 @@ mod tests {
             settings in arb_settings(),
         ) {
             let minimal = |mut prefs: Preferences| {
-                for topic in [Topic::InvitationReceived, Topic::InvitationAccepted, Topic::InvitationWithdrawn, Topic::WithdrawalNote] {
+                for topic in TOPICS {
                     let pref = TopicPreference { detail: Detail::Minimal, ..prefs.topic(topic) };
                     prefs = with_topic(prefs, topic, pref);
                 }
@@ -923,7 +968,11 @@ mod tests {
                 if let Action::Hold { due, .. } = action {
                     let expected = match event.kind {
                         EventKind::Sent => NOW.plus(settings.undo_window),
-                        EventKind::Withdrawn { .. } | EventKind::Accepted | EventKind::Ignored | EventKind::Expired => NOW,
+                        EventKind::Withdrawn { .. }
+                        | EventKind::Accepted
+                        | EventKind::Ignored
+                        | EventKind::Expired
+                        | EventKind::Reminded { .. } => NOW,
                     };
                     prop_assert_eq!(due, expected);
                 }

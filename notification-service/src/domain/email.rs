@@ -33,7 +33,7 @@ pub fn email(notification: &Notification) -> EmailContent {
         lines.push(format!("\u{201c}{}\u{201d}", rendered.body));
     }
     let closing = match notification.topic() {
-        Topic::InvitationReceived => "Open the app to accept or ignore.",
+        Topic::InvitationReceived | Topic::InvitationReminder => "Open the app to accept or ignore.",
         Topic::InvitationAccepted | Topic::InvitationWithdrawn | Topic::WithdrawalNote => "Open the app for more.",
     };
     let mut text = format!("{}\n\n", rendered.title);
@@ -81,6 +81,7 @@ fn item_line(topic: Topic, item: &Item) -> Option<String> {
         Topic::InvitationAccepted => "accepted your invitation",
         Topic::InvitationWithdrawn => "withdrew their invitation",
         Topic::WithdrawalNote => "withdrew their invitation and left a note",
+        Topic::InvitationReminder => "is still waiting for your answer",
     };
     Some(match item.note() {
         "" => format!("{name} {what}"),

@@ -6,10 +6,17 @@ use super::{Detail, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     Sent,
-    Withdrawn { note: String },
+    Withdrawn {
+        note: String,
+    },
     Accepted,
     Ignored,
     Expired,
+    /// Still pending at invitation-service's reminder offset `ordinal`
+    /// (from 1).
+    Reminded {
+        ordinal: u32,
+    },
 }
 
 impl EventKind {

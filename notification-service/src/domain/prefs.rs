@@ -1,6 +1,7 @@
 //! Each user's notification preferences, per topic, with the defaults of the
 //! product: invitations received on/DIGEST/FULL, accepted on/IMMEDIATE/FULL,
-//! withdrawn OFF/IMMEDIATE/FULL, withdrawal note on/IMMEDIATE/FULL.
+//! withdrawn OFF/IMMEDIATE/FULL, withdrawal note on/IMMEDIATE/FULL,
+//! reminders on/DIGEST/FULL.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub enum Topic {
     InvitationAccepted,
     InvitationWithdrawn,
     WithdrawalNote,
+    InvitationReminder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +50,7 @@ pub struct Preferences {
     pub invitation_accepted: TopicPreference,
     pub invitation_withdrawn: TopicPreference,
     pub withdrawal_note: TopicPreference,
+    pub invitation_reminder: TopicPreference,
     /// `None`: the server's default interval.
     pub digest_interval: Option<Duration>,
     /// Mutes every topic.
@@ -78,6 +81,7 @@ impl Default for Preferences {
                 ..on(Delivery::Immediate)
             },
             withdrawal_note: on(Delivery::Immediate),
+            invitation_reminder: on(Delivery::Digest),
             digest_interval: None,
             paused: false,
             email_address: None,
@@ -96,6 +100,7 @@ impl Preferences {
             Topic::InvitationAccepted => self.invitation_accepted,
             Topic::InvitationWithdrawn => self.invitation_withdrawn,
             Topic::WithdrawalNote => self.withdrawal_note,
+            Topic::InvitationReminder => self.invitation_reminder,
         }
     }
 

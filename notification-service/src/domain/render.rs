@@ -52,6 +52,7 @@ fn full_title(topic: Topic, name: &str) -> String {
         Topic::InvitationAccepted => format!("{name} accepted your invitation"),
         Topic::InvitationWithdrawn => format!("{name} withdrew their invitation"),
         Topic::WithdrawalNote => format!("{name} withdrew their invitation and left a note"),
+        Topic::InvitationReminder => format!("{name} is still waiting for your answer"),
     }
 }
 
@@ -61,6 +62,7 @@ fn minimal_title(topic: Topic) -> &'static str {
         Topic::InvitationAccepted => "Your invitation was accepted",
         Topic::InvitationWithdrawn => "An invitation to you was withdrawn",
         Topic::WithdrawalNote => "An invitation to you was withdrawn, with a note",
+        Topic::InvitationReminder => "An invitation is still waiting for your answer",
     }
 }
 
@@ -70,6 +72,7 @@ fn several_title(topic: Topic, n: usize) -> String {
         Topic::InvitationAccepted => format!("{n} of your invitations were accepted"),
         Topic::InvitationWithdrawn => format!("{n} invitations to you were withdrawn"),
         Topic::WithdrawalNote => format!("{n} withdrawn invitations came with a note"),
+        Topic::InvitationReminder => format!("{n} invitations are still waiting for your answer"),
     }
 }
 
@@ -107,11 +110,12 @@ mod tests {
 
     use super::*;
 
-    const TOPICS: [Topic; 4] = [
+    const TOPICS: [Topic; 5] = [
         Topic::InvitationReceived,
         Topic::InvitationAccepted,
         Topic::InvitationWithdrawn,
         Topic::WithdrawalNote,
+        Topic::InvitationReminder,
     ];
     const NAMES: [&str; 10] = ["Ann", "Ben", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ida", "Jo"];
 
@@ -145,6 +149,7 @@ mod tests {
             "Ann accepted your invitation",
             "Ann withdrew their invitation",
             "Ann withdrew their invitation and left a note",
+            "Ann is still waiting for your answer",
         ];
         for (topic, title) in TOPICS.into_iter().zip(titles) {
             let expected = Rendered {
@@ -175,6 +180,7 @@ mod tests {
             "Your invitation was accepted",
             "An invitation to you was withdrawn",
             "An invitation to you was withdrawn, with a note",
+            "An invitation is still waiting for your answer",
         ];
         for (topic, title) in TOPICS.into_iter().zip(titles) {
             assert_eq!(render(topic, &[minimal()]), titled(title, ""));
@@ -188,6 +194,7 @@ mod tests {
             "2 of your invitations were accepted",
             "2 invitations to you were withdrawn",
             "2 withdrawn invitations came with a note",
+            "2 invitations are still waiting for your answer",
         ];
         for (topic, title) in TOPICS.into_iter().zip(titles) {
             let items = [full("Ann", "note"), full("Ben", "note")];

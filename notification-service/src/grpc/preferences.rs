@@ -47,6 +47,7 @@ pub(crate) fn to_pb(p: &Preferences) -> pb::Preferences {
         invitation_accepted,
         invitation_withdrawn,
         withdrawal_note,
+        invitation_reminder,
         digest_interval,
         paused,
         email_address,
@@ -69,6 +70,7 @@ pub(crate) fn to_pb(p: &Preferences) -> pb::Preferences {
         invitation_accepted: Some(topic_to_pb(*invitation_accepted)),
         invitation_withdrawn: Some(topic_to_pb(*invitation_withdrawn)),
         withdrawal_note: Some(topic_to_pb(*withdrawal_note)),
+        invitation_reminder: Some(topic_to_pb(*invitation_reminder)),
         digest_interval: digest_interval.and_then(|d| prost_types::Duration::try_from(d).ok()),
         paused: *paused,
     }
@@ -129,11 +131,12 @@ fn topic_from_pb(
 }
 
 /// Every topic's name in the contract, with the topic.
-const TOPIC_FIELDS: [(&str, Topic); 4] = [
+const TOPIC_FIELDS: [(&str, Topic); 5] = [
     ("invitation_received", Topic::InvitationReceived),
     ("invitation_accepted", Topic::InvitationAccepted),
     ("invitation_withdrawn", Topic::InvitationWithdrawn),
     ("withdrawal_note", Topic::WithdrawalNote),
+    ("invitation_reminder", Topic::InvitationReminder),
 ];
 
 /// Refuses channels the server lacks (FAILED_PRECONDITION: the operator
@@ -171,6 +174,7 @@ pub(crate) fn from_pb(p: pb::Preferences, available: Channels) -> Result<Prefere
         invitation_accepted,
         invitation_withdrawn,
         withdrawal_note,
+        invitation_reminder,
         digest_interval,
         paused,
         email_address,
@@ -233,6 +237,7 @@ pub(crate) fn from_pb(p: pb::Preferences, available: Channels) -> Result<Prefere
             defaults.invitation_withdrawn,
         )?,
         withdrawal_note: topic_from_pb("withdrawal_note", withdrawal_note, defaults.withdrawal_note)?,
+        invitation_reminder: topic_from_pb("invitation_reminder", invitation_reminder, defaults.invitation_reminder)?,
         digest_interval,
         paused,
         email_address,
@@ -250,6 +255,7 @@ fn topic_slot<'a>(p: &'a mut pb::Preferences, name: &str) -> Option<&'a mut Opti
         "invitation_accepted" => Some(&mut p.invitation_accepted),
         "invitation_withdrawn" => Some(&mut p.invitation_withdrawn),
         "withdrawal_note" => Some(&mut p.withdrawal_note),
+        "invitation_reminder" => Some(&mut p.invitation_reminder),
         _ => None,
     }
 }

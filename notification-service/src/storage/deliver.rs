@@ -13,7 +13,7 @@ use crate::domain::{
 use super::{
     apply::{TxResult, Updates},
     keys,
-    records::{self, DeliveryRecord, Location},
+    records::{self, DeliveryRecord, Location, Placement},
     tx::Tx,
 };
 
@@ -36,6 +36,8 @@ impl Tx<'_> {
             self.drop_pending(user, &notification)?;
         }
         let received = notification.topic() == Topic::InvitationReceived;
+        let reminder = notification.topic() == Topic::InvitationReminder;
+        let pending_number = notification.number();
         let preferences = self.preferences(user)?;
         let (detail, channels, email) = match at_delivery(notification.topic(), &preferences, self.available) {
             AtDelivery::Deliver {
@@ -44,11 +46,15 @@ impl Tx<'_> {
                 email,
             } => (detail, channels, email),
             AtDelivery::Drop => {
-                if received {
-                    for id in notification.invitation_ids() {
+                for id in notification.invitation_ids() {
+                    if received {
                         self.update_delivery(id, |d| {
                             d.deliver_at_ms = 0;
                             d.set_location(None);
+                        })?;
+                    } else if reminder {
+                        self.update_delivery(id, |d| {
+                            d.forget(Topic::InvitationReminder, Location::Pending, pending_number);
                         })?;
                     }
                 }
@@ -64,13 +70,15 @@ impl Tx<'_> {
         self.put_user(user, &counters)?;
         notification.deliver(counters.last_notification, now, detail, channels);
         let number = notification.number();
-        if received {
-            for id in notification.invitation_ids() {
+        for id in notification.invitation_ids() {
+            if received {
                 self.update_delivery(id, |d| {
                     d.delivered = true;
                     d.deliver_at_ms = 0;
                     d.set_location(Some((Location::Delivered, number)));
                 })?;
+            } else if reminder {
+                self.update_delivery(id, |d| d.deliver_reminder(pending_number, number))?;
             }
         }
         // Out of the app, the update carries cursor 0: it is on no stream.
@@ -166,10 +174,10 @@ impl Tx<'_> {
         self.deliver_or_schedule(user, notification, true, now, out)
     }
 
-    /// Takes the invitation out of the user's INVITATION_RECEIVED
-    /// notification (see [`Action::Remove`]): one still pending leaves no
-    /// trace once empty; a delivered one (when `retract_delivered`) is
-    /// revised, or retracted once empty.
+    /// Takes the invitation out of the user's notifications about it (see
+    /// [`Action::Remove`]): the one announcing it and its reminders. One
+    /// still pending leaves no trace once empty; a delivered one (when
+    /// `retract_delivered`) is revised, or retracted once empty.
     pub(super) fn remove(
         &self,
         user: &str,
@@ -181,18 +189,38 @@ impl Tx<'_> {
         let Some(delivery) = self.delivery_record(invitation_id)? else {
             return Ok(());
         };
-        let found = match delivery.location().map_err(aborted)? {
-            // A held notification is due when its invitations are.
-            Some((Location::Pending, number)) => self.pending_notification(user, delivery.deliver_at_ms, number)?,
-            Some((Location::Delivered, number)) if retract_delivered => {
-                self.notification(user, number)?.filter(Notification::is_delivered)
+        for (topic, placement) in delivery.placements().map_err(aborted)? {
+            let Placement {
+                location,
+                number,
+                due_ms,
+            } = placement;
+            let found = match location {
+                // A held notification is found under its due time.
+                Location::Pending => self.pending_notification(user, due_ms, number)?,
+                Location::Delivered if retract_delivered => {
+                    self.notification(user, number)?.filter(Notification::is_delivered)
+                }
+                Location::Delivered => None,
+            };
+            if let Some(notification) = found {
+                self.update_delivery(invitation_id, |d| d.forget(topic, location, number))?;
+                self.remove_from(user, notification, invitation_id, now, out)?;
             }
-            Some((Location::Delivered, _)) | None => None,
-        };
-        let Some(mut notification) = found else {
-            return Ok(());
-        };
-        self.update_delivery(invitation_id, |d| d.set_location(None))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the invitation out of one notification, and tells each
+    /// channel it went to.
+    fn remove_from(
+        &self,
+        user: &str,
+        mut notification: Notification,
+        invitation_id: &str,
+        now: Timestamp,
+        out: &mut Updates,
+    ) -> TxResult<()> {
         let number = notification.number();
         let channels = notification.channels();
         let in_app = channels.contains(Channel::InApp);
@@ -320,7 +348,7 @@ impl Tx<'_> {
         // nothing happened; after their own withdrawal (or an acceptance or
         // expiry) nothing more will be delivered.
         match event.kind {
-            EventKind::Sent => Ok(()),
+            EventKind::Sent | EventKind::Reminded { .. } => Ok(()),
             EventKind::Ignored => self.update_delivery(&event.invitation_id, |d| d.masked = true),
             EventKind::Withdrawn { .. } | EventKind::Accepted | EventKind::Expired => {
                 self.update_delivery(&event.invitation_id, |d| d.deliver_at_ms = 0)

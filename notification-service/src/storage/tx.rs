@@ -193,13 +193,16 @@ impl Tx<'_> {
     /// Indexes a new item of a pending INVITATION_RECEIVED notification, so
     /// a withdrawal finds it and the sender can ask about its delivery.
     pub(super) fn index_item(&self, notification: &Notification, invitation_id: &str) -> TxResult<()> {
-        if let (Topic::InvitationReceived, Some(due)) = (notification.topic(), notification.due()) {
-            let number = notification.number();
-            self.update_delivery(invitation_id, |d| {
+        let number = notification.number();
+        match (notification.topic(), notification.due()) {
+            (Topic::InvitationReceived, Some(due)) => self.update_delivery(invitation_id, |d| {
                 d.deliver_at_ms = due.as_millis();
                 d.set_location(Some((Location::Pending, number)));
-            })?;
+            }),
+            (Topic::InvitationReminder, Some(due)) => {
+                self.update_delivery(invitation_id, |d| d.hold_reminder(number, due))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -390,6 +390,7 @@ impl TestApp {
             "invitation_accepted" => &mut update.invitation_accepted,
             "invitation_withdrawn" => &mut update.invitation_withdrawn,
             "withdrawal_note" => &mut update.withdrawal_note,
+            "invitation_reminder" => &mut update.invitation_reminder,
             other => panic!("no topic {other}"),
         };
         *slot = Some(preference);
@@ -677,6 +678,13 @@ impl Inv {
 
     pub(crate) fn expired(&self) -> ipb::InvitationEvent {
         self.event(InvitationState::Expired, EventKind::Expired(ipb::InvitationExpired {}))
+    }
+
+    pub(crate) fn reminded(&self, ordinal: u32) -> ipb::InvitationEvent {
+        self.event(
+            InvitationState::Pending,
+            EventKind::Reminded(ipb::InvitationReminded { ordinal }),
+        )
     }
 }
 

@@ -12,6 +12,7 @@ mod ingest;
 mod limits;
 mod outcomes;
 mod preferences;
+mod reminders;
 mod subscribe;
 mod timing;
 mod withdrawal;

@@ -23,6 +23,7 @@ pub(crate) fn topic_code(topic: Topic) -> u8 {
         Topic::InvitationAccepted => 2,
         Topic::InvitationWithdrawn => 3,
         Topic::WithdrawalNote => 4,
+        Topic::InvitationReminder => 5,
     }
 }
 
@@ -32,6 +33,7 @@ pub(crate) fn topic_from_code(code: u32) -> Result<Topic, StoreError> {
         2 => Topic::InvitationAccepted,
         3 => Topic::InvitationWithdrawn,
         4 => Topic::WithdrawalNote,
+        5 => Topic::InvitationReminder,
         _ => return Err(StoreError::Corrupt(format!("unknown topic {code}"))),
     })
 }
@@ -97,6 +99,34 @@ pub(crate) struct DeliveryRecord {
     /// Where the recipient's notification went, per channel, once it went.
     #[prost(message, repeated, tag = "8")]
     pub(crate) channels: Vec<ChannelRecord>,
+    /// Where the recipient's reminders of this invitation are, held or
+    /// delivered, so that a withdrawal takes them back too. Never shown to
+    /// the sender.
+    #[prost(message, repeated, tag = "9")]
+    pub(crate) reminders: Vec<PlacementRecord>,
+}
+
+/// Where one notification about an invitation is: held (by its internal
+/// number and due time) or delivered (by its public number).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct PlacementRecord {
+    /// 1 held, 2 delivered, as [`DeliveryRecord::notification_at`].
+    #[prost(uint32, tag = "1")]
+    at: u32,
+    #[prost(uint64, tag = "2")]
+    number: u64,
+    /// When a held one is due (its key in the `due` tree).
+    #[prost(uint64, tag = "3")]
+    due_ms: u64,
+}
+
+/// One of the recipient's notifications about an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub(crate) location: Location,
+    pub(crate) number: u64,
+    /// When a held one is due; 0 for a delivered one.
+    pub(crate) due_ms: u64,
 }
 
 /// One channel's part of a [`DeliveryRecord`].
@@ -154,6 +184,76 @@ impl DeliveryRecord {
             Some((Location::Pending, number)) => (1, number),
             Some((Location::Delivered, number)) => (2, number),
         };
+    }
+
+    /// The recipient's notifications about the invitation, the one
+    /// announcing it and its reminders.
+    pub(crate) fn placements(&self) -> Result<Vec<(Topic, Placement)>, StoreError> {
+        let mut all = Vec::with_capacity(1 + self.reminders.len());
+        if let Some((location, number)) = self.location()? {
+            let due_ms = self.deliver_at_ms;
+            all.push((
+                Topic::InvitationReceived,
+                Placement {
+                    location,
+                    number,
+                    due_ms,
+                },
+            ));
+        }
+        for r in &self.reminders {
+            let location = match r.at {
+                1 => Location::Pending,
+                2 => Location::Delivered,
+                other => return Err(StoreError::Corrupt(format!("reminder location {other}"))),
+            };
+            let placement = Placement {
+                location,
+                number: r.number,
+                due_ms: r.due_ms,
+            };
+            all.push((Topic::InvitationReminder, placement));
+        }
+        Ok(all)
+    }
+
+    /// Records a held reminder (once per notification).
+    pub(crate) fn hold_reminder(&mut self, number: u64, due: Timestamp) {
+        let held = PlacementRecord {
+            at: 1,
+            number,
+            due_ms: due.as_millis(),
+        };
+        if !self.reminders.contains(&held) {
+            self.reminders.push(held);
+        }
+    }
+
+    /// The held reminder `pending` was delivered as `public`.
+    pub(crate) fn deliver_reminder(&mut self, pending: u64, public: u64) {
+        for r in &mut self.reminders {
+            if r.at == 1 && r.number == pending {
+                *r = PlacementRecord {
+                    at: 2,
+                    number: public,
+                    due_ms: 0,
+                };
+            }
+        }
+    }
+
+    /// Forgets a notification about the invitation: the announcing one, or
+    /// a reminder.
+    pub(crate) fn forget(&mut self, topic: Topic, location: Location, number: u64) {
+        if topic == Topic::InvitationReminder {
+            let at = match location {
+                Location::Pending => 1,
+                Location::Delivered => 2,
+            };
+            self.reminders.retain(|r| (r.at, r.number) != (at, number));
+        } else {
+            self.set_location(None);
+        }
     }
 
     /// Records where the notification stands on `channel`.

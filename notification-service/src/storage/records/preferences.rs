@@ -50,6 +50,8 @@ struct PreferencesRecord {
     quiet_end: String,
     #[prost(string, tag = "11")]
     digest_time: String,
+    #[prost(message, optional, tag = "12")]
+    invitation_reminder: Option<TopicRecord>,
 }
 
 fn topic_record(p: TopicPreference) -> Option<TopicRecord> {
@@ -83,6 +85,7 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         invitation_accepted,
         invitation_withdrawn,
         withdrawal_note,
+        invitation_reminder,
         digest_interval,
         paused,
         email_address,
@@ -95,6 +98,7 @@ pub(crate) fn encode_preferences(p: &Preferences) -> Vec<u8> {
         invitation_accepted: topic_record(*invitation_accepted),
         invitation_withdrawn: topic_record(*invitation_withdrawn),
         withdrawal_note: topic_record(*withdrawal_note),
+        invitation_reminder: topic_record(*invitation_reminder),
         digest_interval_ms: digest_interval.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         paused: *paused,
         email_address: email_address
@@ -116,6 +120,7 @@ pub(crate) fn decode_preferences(bytes: &[u8]) -> Result<Preferences, StoreError
         invitation_accepted: topic_preference(r.invitation_accepted, d.invitation_accepted),
         invitation_withdrawn: topic_preference(r.invitation_withdrawn, d.invitation_withdrawn),
         withdrawal_note: topic_preference(r.withdrawal_note, d.withdrawal_note),
+        invitation_reminder: topic_preference(r.invitation_reminder, d.invitation_reminder),
         digest_interval: r.digest_interval_ms.map(std::time::Duration::from_millis),
         paused: r.paused,
         // Checked when it was set; one that no longer parses is not mailed to.
@@ -161,6 +166,7 @@ mod tests {
             end: LocalTime::parse("06:45").unwrap(),
         });
         p.digest_time = Some(LocalTime::parse("09:00").unwrap());
+        p.invitation_reminder.enabled = false;
         assert_eq!(decode_preferences(&encode_preferences(&p)).unwrap(), p);
         assert_eq!(
             decode_preferences(&encode_preferences(&Preferences::default())).unwrap(),
