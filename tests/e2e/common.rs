@@ -30,19 +30,28 @@ pub(crate) async fn withdraw(client: &mut Invitations, id: &str) {
 
 /// Sets the user's new-invitation notifications to IMMEDIATE with `detail`.
 pub(crate) async fn immediate(client: &mut Notifications, detail: npb::Detail) {
-    let topic = npb::TopicPreference {
+    immediate_topic(client, "invitation_received", detail).await;
+}
+
+/// Sets one of the user's topics (by its field name) to IMMEDIATE with
+/// `detail`.
+pub(crate) async fn immediate_topic(client: &mut Notifications, field: &str, detail: npb::Detail) {
+    let topic = Some(npb::TopicPreference {
         enabled: true,
         delivery: npb::Delivery::Immediate.into(),
         detail: detail.into(),
         channels: Vec::new(),
-    };
+    });
+    let mut preferences = npb::Preferences::default();
+    match field {
+        "invitation_received" => preferences.invitation_received = topic,
+        "invitation_reminder" => preferences.invitation_reminder = topic,
+        other => panic!("no topic {other} here"),
+    }
     let request = npb::UpdatePreferencesRequest {
-        preferences: Some(npb::Preferences {
-            invitation_received: Some(topic),
-            ..Default::default()
-        }),
+        preferences: Some(preferences),
         update_mask: Some(prost_types::FieldMask {
-            paths: vec!["invitation_received".into()],
+            paths: vec![field.into()],
         }),
     };
     client.update_preferences(request).await.expect("update preferences");
