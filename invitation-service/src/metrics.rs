@@ -33,11 +33,24 @@ pub(crate) fn register(registry: &mut Registry, invitations: &Invitations, link:
     let invitations = invitations.clone();
     let link = link.clone();
     Sampler::register(registry, move || {
-        let mut samples = vec![Sample::Gauge {
-            name: "invitation_publisher_connected",
-            help: "1 while the publisher streams events to notification-service, 0 while it retries.",
-            value: if link.is_connected() { 1.0 } else { 0.0 },
-        }];
+        let swept = invitations.swept_totals();
+        let mut samples = vec![
+            Sample::Gauge {
+                name: "invitation_publisher_connected",
+                help: "1 while the publisher streams events to notification-service, 0 while it retries.",
+                value: if link.is_connected() { 1.0 } else { 0.0 },
+            },
+            Sample::Counter {
+                name: "invitation_expired",
+                help: "Invitations expired by the sweep since the process started.",
+                value: swept.expired.load(Ordering::Relaxed),
+            },
+            Sample::Counter {
+                name: "invitation_reminders",
+                help: "Reminders of pending invitations emitted since the process started.",
+                value: swept.reminded.load(Ordering::Relaxed),
+            },
+        ];
         match outbox(&invitations) {
             Ok((acknowledged, waiting, oldest_age)) => samples.extend([
                 Sample::Counter {

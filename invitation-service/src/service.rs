@@ -2,7 +2,10 @@
 //! answers once it is on disk), reads the store, and supplies ids and the
 //! time. Handlers call this; it knows nothing of gRPC.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use service_kit::failstop::FailStop;
 
@@ -33,6 +36,15 @@ pub struct Invitations {
     fail: FailStop,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
+    /// What the sweeps did since the process started.
+    swept: Arc<SweptTotals>,
+}
+
+/// Invitations expired and reminders emitted since the process started.
+#[derive(Debug, Default)]
+pub struct SweptTotals {
+    pub expired: AtomicU64,
+    pub reminded: AtomicU64,
 }
 
 /// The caller's etiquette figures.
@@ -65,7 +77,14 @@ impl Invitations {
             fail,
             clock,
             policy,
+            swept: Arc::default(),
         })
+    }
+
+    /// What the sweeps did since the process started.
+    #[must_use]
+    pub fn swept_totals(&self) -> &SweptTotals {
+        &self.swept
     }
 
     #[must_use]
@@ -305,6 +324,8 @@ impl Invitations {
             Ok(store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?)
         })
         .await?;
+        self.swept.expired.fetch_add(swept.expired as u64, Ordering::Relaxed);
+        self.swept.reminded.fetch_add(swept.reminded as u64, Ordering::Relaxed);
         Ok(swept)
     }
 }

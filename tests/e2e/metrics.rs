@@ -34,7 +34,7 @@ fn scrape(addr: SocketAddr) -> (String, String, String) {
     (status, content_type, body.to_owned())
 }
 
-fn metrics(service: &Service) -> String {
+pub(crate) fn metrics(service: &Service) -> String {
     let addr = service
         .metrics_addr()
         .expect("the service logs where it serves /metrics");
@@ -42,7 +42,7 @@ fn metrics(service: &Service) -> String {
 }
 
 /// The value of the sample whose name and labels are exactly `series`.
-fn value(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())

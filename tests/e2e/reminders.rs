@@ -9,7 +9,10 @@ use std::time::Duration;
 use e2e::{Notifications, Pair, eventually, invitations, notifications};
 use proto::{invitations::v1 as ipb, notifications::v1 as npb};
 
-use crate::common::{WAIT, immediate_topic, inbox, send, withdraw};
+use crate::{
+    common::{WAIT, immediate_topic, inbox, send, withdraw},
+    metrics::{metrics, value},
+};
 
 /// Reminders after 2 s and 4 s.
 const OFFSETS: &str = "2s,4s";
@@ -93,6 +96,8 @@ async fn a_pending_invitation_is_reminded_at_each_offset_and_a_withdrawn_one_nev
         !format!("{listed_later:?}").contains(&carols) && !format!("{listed_later:?}").contains("oops"),
         "the withdrawn invitation left no trace: {listed_later:#?}"
     );
+    let text = metrics(&pair.invitation);
+    assert_eq!(value(&text, "invitation_reminders_total"), Some(2.0), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -233,6 +233,26 @@ fn without_a_secret_it_refuses_to_start_and_says_how_to_set_one() {
 }
 
 #[test]
+fn reminder_offsets_out_of_order_or_too_many_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |value: &str| {
+        let output = command(dir.path()).env("INVITATION_REMINDERS", value).output().unwrap();
+        assert!(!output.status.success(), "{value} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused("14d,7d");
+    assert!(
+        stderr.contains("reminder offset 2 (7days) must be after the one before it"),
+        "{stderr}"
+    );
+    let eleven: Vec<String> = (1..=11).map(|d| format!("{d}d")).collect();
+    let stderr = refused(&eleven.join(","));
+    assert!(stderr.contains("at most 10"), "{stderr}");
+    let stderr = refused("weekly");
+    assert!(stderr.contains("`weekly` is not a duration"), "{stderr}");
+}
+
+#[test]
 fn token_prints_a_valid_token_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let output = command(dir.path())
