@@ -108,7 +108,7 @@ impl FromStr for Reminders {
         }
         let offsets = s
             .split(',')
-            .map(|part| service_kit::config::parse_duration(part))
+            .map(service_kit::config::parse_duration)
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(offsets)
     }
