@@ -281,44 +281,31 @@ impl Invitations {
     /// Internal failures.
     pub async fn sweep(&self) -> Result<Swept, Error> {
         let now = self.now();
-        let mut swept = Swept::default();
-        loop {
-            let due = self
-                .blocking(move |store| Ok(store.due_expiries(now, EXPIRY_BATCH)?))
-                .await?;
-            let ops = due.iter().map(|&id| Op::Expire {
-                id,
-                event_id: new_id(now),
-                now,
-            });
-            for outcome in self.writer.write_all(ops.collect()).await? {
-                if let OpOutcome::Expired(Some(_)) = outcome? {
-                    swept.expired += 1;
-                }
-            }
-            if due.len() < EXPIRY_BATCH {
-                break;
-            }
-        }
-        loop {
-            let due = self
-                .blocking(move |store| Ok(store.due_reminders(now, EXPIRY_BATCH)?))
-                .await?;
-            let ops = due.iter().map(|&(at, id)| Op::Remind {
-                due: at,
-                id,
-                event_id: new_id(now),
-                now,
-            });
-            for outcome in self.writer.write_all(ops.collect()).await? {
-                if let OpOutcome::Reminded(Some(_)) = outcome? {
-                    swept.reminded += 1;
-                }
-            }
-            if due.len() < EXPIRY_BATCH {
-                break;
-            }
-        }
+        let swept = Swept {
+            expired: self
+                .write_due(
+                    move |store| store.due_expiries(now, EXPIRY_BATCH),
+                    |id| Op::Expire {
+                        id,
+                        event_id: new_id(now),
+                        now,
+                    },
+                    |outcome| matches!(outcome, OpOutcome::Expired(Some(_))),
+                )
+                .await?,
+            reminded: self
+                .write_due(
+                    move |store| store.due_reminders(now, EXPIRY_BATCH),
+                    |(due, id)| Op::Remind {
+                        due,
+                        id,
+                        event_id: new_id(now),
+                        now,
+                    },
+                    |outcome| matches!(outcome, OpOutcome::Reminded(Some(_))),
+                )
+                .await?,
+        };
         self.blocking(move |store| {
             let _writing = store.writing_outside_writer();
             Ok(store.prune_idempotency(now.minus(crate::storage::IDEMPOTENCY_WINDOW), EXPIRY_BATCH)?)
@@ -327,6 +314,32 @@ impl Invitations {
         self.swept.expired.fetch_add(swept.expired as u64, Ordering::Relaxed);
         self.swept.reminded.fetch_add(swept.reminded as u64, Ordering::Relaxed);
         Ok(swept)
+    }
+}
+
+impl Invitations {
+    /// Writes `op` for everything `due` reads, a batch at a time until a
+    /// batch comes back short, and counts the outcomes that `did` something.
+    async fn write_due<T: Send + 'static>(
+        &self,
+        due: impl Fn(&Store) -> Result<Vec<T>, crate::storage::StoreError> + Clone + Send + 'static,
+        op: impl Fn(T) -> Op,
+        did: impl Fn(&OpOutcome) -> bool,
+    ) -> Result<usize, Error> {
+        let mut done = 0;
+        loop {
+            let read = due.clone();
+            let batch = self.blocking(move |store| Ok(read(store)?)).await?;
+            let full = batch.len() >= EXPIRY_BATCH;
+            for outcome in self.writer.write_all(batch.into_iter().map(&op).collect()).await? {
+                if did(&outcome?) {
+                    done += 1;
+                }
+            }
+            if !full {
+                return Ok(done);
+            }
+        }
     }
 }
 

@@ -6,11 +6,7 @@ use std::time::Duration;
 
 use proto::notifications::v1::{self as pb, Topic};
 
-use crate::helpers::{DIGEST, MINUTE, at, delivered, invitation, retracted, revised, spawn_app, well_formed_id};
-
-fn ids(notification: &pb::Notification) -> Vec<&str> {
-    notification.invitation_ids.iter().map(String::as_str).collect()
-}
+use crate::helpers::{DIGEST, MINUTE, at, delivered, ids, invitation, retracted, revised, spawn_app, well_formed_id};
 
 #[tokio::test]
 async fn invitations_inside_one_interval_make_one_digest() {

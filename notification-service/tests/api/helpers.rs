@@ -756,6 +756,11 @@ pub(crate) fn retracted(update: &pb::NotificationUpdate) -> &[String] {
 }
 
 /// The invitation ids of each notification, in order.
+/// The invitations a notification is about, in its order.
+pub(crate) fn ids(notification: &pb::Notification) -> Vec<&str> {
+    notification.invitation_ids.iter().map(String::as_str).collect()
+}
+
 pub(crate) fn invitation_ids(notifications: &[pb::Notification]) -> Vec<Vec<String>> {
     notifications.iter().map(|n| n.invitation_ids.clone()).collect()
 }

@@ -6,24 +6,31 @@
 use proto::notifications::v1::{self as pb, Topic};
 
 use crate::helpers::{
-    DIGEST, Full, Immediate, Minimal, delivered, invitation, retracted, revised, spawn_app, topic, well_formed_id,
+    DIGEST, Full, Immediate, Inv, Minimal, Publisher, TestApp, Updates, delivered, ids, invitation, retracted, revised,
+    spawn_app, topic, well_formed_id,
 };
 
-fn ids(notification: &pb::Notification) -> Vec<&str> {
-    notification.invitation_ids.iter().map(String::as_str).collect()
+/// The app, its publisher and bob's stream, once bob has had his digest of
+/// an invitation from each of `senders` (returned, with the digest).
+async fn bob_told_of(senders: &[&str]) -> (TestApp, Publisher, Updates, Vec<Inv>, pb::Notification) {
+    let app = spawn_app().await;
+    let mut publisher = app.publisher().await;
+    let mut stream = app.subscribe("bob", None).await;
+    let sent: Vec<Inv> = senders
+        .iter()
+        .map(|sender| invitation(&well_formed_id(&format!("from-{sender}")), sender, "bob"))
+        .collect();
+    publisher.publish(sent.iter().map(Inv::sent)).await;
+    app.advance_settled(&mut publisher, DIGEST).await;
+    let received = delivered(&stream.next().await).clone();
+    assert_eq!(received.topic(), Topic::InvitationReceived);
+    (app, publisher, stream, sent, received)
 }
 
 #[tokio::test]
 async fn reminders_gather_in_a_digest_of_their_own() {
-    let app = spawn_app().await;
-    let mut publisher = app.publisher().await;
-    let mut stream = app.subscribe("bob", None).await;
-    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
-    let c = invitation(&well_formed_id("inv-c"), "carol", "bob");
-    publisher.publish([a.sent(), c.sent()]).await;
-    app.advance_settled(&mut publisher, DIGEST).await;
-    let received = delivered(&stream.next().await).clone();
-    assert_eq!(received.topic(), Topic::InvitationReceived);
+    let (app, mut publisher, mut stream, sent, received) = bob_told_of(&["alice", "carol"]).await;
+    let [a, c] = &sent[..] else { unreachable!() };
 
     publisher.publish([a.reminded(1), c.reminded(1)]).await;
     // A second reminder of the same invitation does not repeat it.
@@ -41,14 +48,8 @@ async fn reminders_gather_in_a_digest_of_their_own() {
 
 #[tokio::test]
 async fn a_withdrawal_takes_back_reminders_waiting_and_delivered() {
-    let app = spawn_app().await;
-    let mut publisher = app.publisher().await;
-    let mut stream = app.subscribe("bob", None).await;
-    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
-    let c = invitation(&well_formed_id("inv-c"), "carol", "bob");
-    publisher.publish([a.sent(), c.sent()]).await;
-    app.advance_settled(&mut publisher, DIGEST).await;
-    let received = delivered(&stream.next().await).clone();
+    let (app, mut publisher, mut stream, sent, received) = bob_told_of(&["alice", "carol"]).await;
+    let [a, c] = &sent[..] else { unreachable!() };
 
     // The first reminders are delivered; carol's second waits in a digest.
     publisher.publish([a.reminded(1), c.reminded(1)]).await;
@@ -95,13 +96,8 @@ async fn a_withdrawal_takes_back_reminders_waiting_and_delivered() {
 
 #[tokio::test]
 async fn an_acceptance_drops_a_waiting_reminder_and_keeps_a_delivered_one() {
-    let app = spawn_app().await;
-    let mut publisher = app.publisher().await;
-    let mut stream = app.subscribe("bob", None).await;
-    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
-    publisher.publish([a.sent()]).await;
-    app.advance_settled(&mut publisher, DIGEST).await;
-    let received = delivered(&stream.next().await).clone();
+    let (app, mut publisher, mut stream, sent, received) = bob_told_of(&["alice"]).await;
+    let a = &sent[0];
 
     publisher.publish([a.reminded(1), a.accepted()]).await;
     app.advance_settled(&mut publisher, DIGEST).await;
@@ -130,15 +126,10 @@ async fn an_acceptance_drops_a_waiting_reminder_and_keeps_a_delivered_one() {
 
 #[tokio::test]
 async fn the_reminder_preference_turns_them_off_or_anonymous() {
-    let app = spawn_app().await;
-    let mut publisher = app.publisher().await;
-    let mut stream = app.subscribe("bob", None).await;
+    let (app, mut publisher, mut stream, sent, received) = bob_told_of(&["alice"]).await;
+    let a = &sent[0];
     app.set_topic("bob", "invitation_reminder", topic(false, Immediate, Full))
         .await;
-    let a = invitation(&well_formed_id("inv-a"), "alice", "bob");
-    publisher.publish([a.sent()]).await;
-    app.advance_settled(&mut publisher, DIGEST).await;
-    let received = delivered(&stream.next().await).clone();
     publisher.publish([a.reminded(1)]).await;
     app.advance_settled(&mut publisher, DIGEST).await;
     assert_eq!(app.inbox("bob").await, [received], "off: no reminder");
