@@ -15,6 +15,7 @@ pub mod healthcheck;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
+pub mod partition;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
