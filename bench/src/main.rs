@@ -310,6 +310,11 @@ async fn run(command: Command, ctx: Ctx, machine: sys::Machine, pinning: String)
     let mut report = Report {
         machine,
         pinning,
+        transport: if e2e::nats::jetstream_requested() {
+            "jetstream"
+        } else {
+            "grpc"
+        },
         sizes: ctx.sizes.clone(),
         load_average_start: sys::load_average(),
         load_average_end: [0.0; 3],

@@ -69,6 +69,8 @@ impl Servers {
         let pair = blocking("starting the services", move || Pair::start(&n, &i)).await?;
         self.pin(pair.notification.pid());
         self.pin(pair.invitation.pid());
+        // Over JetStream the NATS server is a server too.
+        self.pin(pair.nats.as_ref().and_then(e2e::nats::NatsServer::pid));
         wait_serving(&pair.notification.endpoint(), Duration::from_secs(30)).await?;
         wait_serving(&pair.invitation.endpoint(), Duration::from_secs(30)).await?;
         Ok(pair)

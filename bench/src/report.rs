@@ -22,6 +22,9 @@ pub(crate) struct Report {
     pub(crate) machine: Machine,
     /// Where the servers and the client ran.
     pub(crate) pinning: String,
+    /// How events travel between the services: `grpc`, or `jetstream` when
+    /// the run was started with `E2E_TRANSPORT=jetstream`.
+    pub(crate) transport: &'static str,
     pub(crate) sizes: Sizes,
     pub(crate) load_average_start: [f64; 3],
     pub(crate) load_average_end: [f64; 3],
@@ -214,6 +217,7 @@ impl Report {
             self.duration_secs
         )?;
         writeln!(out, "pinning: {}", self.pinning)?;
+        writeln!(out, "event transport: {}", self.transport)?;
 
         let runs: Vec<&LoadResult> = [&self.echo, &self.send, &self.get]
             .into_iter()

@@ -26,7 +26,7 @@ use crate::{
     domain::Clock,
     grpc::InvitationApi,
     metrics::PublisherLink,
-    publisher::{self, GrpcSink},
+    publisher::{self, GrpcSink, JetStreamSink},
     service::Invitations,
     storage::{self, Store},
 };
@@ -65,13 +65,21 @@ pub struct App {
     local_addr: SocketAddr,
     invitations: Invitations,
     keys: Arc<JwtKeys>,
-    sink: GrpcSink,
+    sink: Sink,
     config: Config,
     metrics: ServiceMetrics,
     link: PublisherLink,
 }
 
 const SERVICES: &[&str] = &[service_names::INVITATION_SERVICE, service_names::ADMIN];
+
+/// Where the outbox goes (`EVENT_TRANSPORT`).
+#[derive(Debug)]
+enum Sink {
+    Grpc(GrpcSink),
+    /// Boxed: it holds the stream's handle, far larger than a channel.
+    JetStream(Box<JetStreamSink>),
+}
 
 impl App {
     /// Opens storage and binds the listener.
@@ -82,7 +90,7 @@ impl App {
     /// bound.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let keys = Arc::new(JwtKeys::new(&config.jwt_secret).map_err(|e| StartError::Secret(e.to_string()))?);
-        let sink = GrpcSink::new(&config.notification_endpoint, Arc::clone(&keys)).map_err(|reason| {
+        let grpc_sink = GrpcSink::new(&config.notification_endpoint, Arc::clone(&keys)).map_err(|reason| {
             StartError::NotificationEndpoint {
                 endpoint: config.notification_endpoint.clone(),
                 reason,
@@ -115,6 +123,10 @@ impl App {
                 "a reminder offset is not before INVITATION_PENDING_TTL: invitations expire first, so it never fires"
             );
         }
+        let sink = match &config.jetstream {
+            None => Sink::Grpc(grpc_sink),
+            Some(settings) => Sink::JetStream(Box::new(JetStreamSink::new(settings.clone(), store.clone()))),
+        };
         let invitations = Invitations::new(
             store,
             clock,
@@ -197,12 +209,20 @@ impl App {
             config.sweep_interval,
             background_stopped.clone(),
         ));
-        let publisher = tokio::spawn(publisher::run(
-            sink,
-            invitations.clone(),
-            link,
-            background_stopped.clone(),
-        ));
+        let publisher = match sink {
+            Sink::Grpc(sink) => tokio::spawn(publisher::run(
+                sink,
+                invitations.clone(),
+                link,
+                background_stopped.clone(),
+            )),
+            Sink::JetStream(sink) => tokio::spawn(publisher::run(
+                *sink,
+                invitations.clone(),
+                link,
+                background_stopped.clone(),
+            )),
+        };
         let pruner = tokio::spawn(publisher::prune_periodically(
             invitations.clone(),
             config.outbox_retention,

@@ -22,6 +22,9 @@ pub struct Config {
     /// Where `/metrics` is served; `None` serves none.
     pub metrics_addr: Option<SocketAddr>,
     pub notification_endpoint: String,
+    /// Publish to NATS JetStream instead of the direct stream
+    /// (`EVENT_TRANSPORT=jetstream`).
+    pub jetstream: Option<service_kit::jetstream::Settings>,
     pub jwt_secret: String,
     pub policy: Policy,
     /// How often expired invitations and due reminders are swept.
@@ -45,6 +48,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("metrics_addr", &self.metrics_addr)
             .field("notification_endpoint", &self.notification_endpoint)
+            .field("jetstream", &self.jetstream)
             .field("policy", &self.policy)
             .field("sweep_interval", &self.sweep_interval)
             .field("outbox_retention", &self.outbox_retention)
@@ -169,6 +173,8 @@ pub struct ServeArgs {
         default_value = "http://127.0.0.1:50052"
     )]
     pub notification_endpoint: String,
+    #[command(flatten)]
+    pub transport: service_kit::jetstream::TransportArgs,
     /// Longest personal note or apology, in characters.
     #[arg(
         long,
@@ -239,6 +245,7 @@ impl ServeArgs {
             data: DataArgs { data_dir },
             metrics_addr: OptionalAddr(metrics_addr),
             notification_endpoint,
+            transport,
             max_note_chars,
             reinvite_cooldown,
             weekly_limit,
@@ -255,6 +262,7 @@ impl ServeArgs {
             data_dir,
             metrics_addr,
             notification_endpoint,
+            jetstream: transport.jetstream()?,
             jwt_secret,
             policy: Policy {
                 max_note_chars,

@@ -179,6 +179,10 @@ impl App {
             config.timer_tick,
             &timers_stopped,
         );
+        let consumer = config
+            .jetstream
+            .clone()
+            .map(|settings| tokio::spawn(crate::consume::run(notifier.clone(), settings, timers_stopped.clone())));
         let timers = tokio::spawn(crate::timers::run(notifier.clone(), config.timer_tick, timers_stopped));
 
         let router = kit::server(config.max_streams_per_connection, grpc_metrics)
@@ -203,6 +207,9 @@ impl App {
         metrics.stop().await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        if let Some(consumer) = consumer {
+            let _ = consumer.await;
+        }
         for sender in senders {
             let _ = sender.await;
         }

@@ -35,6 +35,9 @@ pub struct Config {
     /// IMMEDIATE notifications per user and rolling hour; past it, the rest
     /// join the user's next digest. 0: no limit.
     pub max_immediate_per_hour: u32,
+    /// Consume events from NATS JetStream, every partition, instead of
+    /// (besides) the direct stream (`EVENT_TRANSPORT=jetstream`).
+    pub jetstream: Option<service_kit::jetstream::Settings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("max_streams_per_connection", &self.max_streams_per_connection)
             .field("channels", &self.channels)
             .field("max_immediate_per_hour", &self.max_immediate_per_hour)
+            .field("jetstream", &self.jetstream)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +194,8 @@ pub struct ServeArgs {
     pub max_immediate_per_hour: u32,
     #[command(flatten)]
     pub channels: ChannelArgs,
+    #[command(flatten)]
+    pub transport: service_kit::jetstream::TransportArgs,
 }
 
 impl ServeArgs {
@@ -212,6 +218,7 @@ impl ServeArgs {
             max_streams_per_connection,
             max_immediate_per_hour,
             channels,
+            transport,
         } = self;
         if digest_interval.is_zero() {
             return Err("--digest-interval (NOTIFICATION_DIGEST_INTERVAL) must be longer than 0s".to_owned());
@@ -231,6 +238,7 @@ impl ServeArgs {
             max_streams_per_connection,
             channels: channels.into_settings()?,
             max_immediate_per_hour,
+            jetstream: transport.jetstream()?,
         })
     }
 }

@@ -51,6 +51,9 @@ pub enum Error {
     /// [`service_kit::failstop::FailStop`]).
     #[error("storage failed earlier; not taking work")]
     StorageFailed,
+    /// NATS JetStream could not be reached or answered with an error.
+    #[error("event transport: {0}")]
+    Transport(String),
 }
 
 impl Fault for Error {
@@ -100,7 +103,7 @@ impl From<Error> for Status {
             ),
             Error::DeliveryStatusNotFound => Status::not_found(message),
             Error::StreamBehind { .. } | Error::TooManyStreams { .. } => Status::resource_exhausted(message),
-            Error::ServerClosing { .. } => Status::unavailable(message),
+            Error::ServerClosing { .. } | Error::Transport(_) => Status::unavailable(message),
             Error::RateLimited(limited) => service_kit::limits::status(&limited, ERROR_DOMAIN),
             Error::Backup(e) => e.status(),
             Error::CursorOutOfRange { .. } | Error::Store(StoreError::SequenceGap { .. }) => {

@@ -65,7 +65,7 @@ fn invalid(reason: &str) -> Status {
 }
 
 /// An event from the wire in domain terms.
-fn event(e: ipb::InvitationEvent) -> Result<Event, Status> {
+pub(crate) fn event(e: ipb::InvitationEvent) -> Result<Event, Status> {
     use ipb::invitation_event::Kind as K;
     let ipb::InvitationEvent {
         sequence,

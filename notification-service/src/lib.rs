@@ -8,6 +8,7 @@
 pub mod app;
 pub mod channels;
 pub mod config;
+pub mod consume;
 mod convert;
 pub mod domain;
 pub mod error;

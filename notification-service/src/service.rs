@@ -168,6 +168,48 @@ impl Notifier {
         Ok(applied.applied_through)
     }
 
+    /// Where consuming the JetStream partition stands: the stream sequence
+    /// of the last message applied, and the highest event sequence.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn partition_position(&self, partition: u32) -> Result<(u64, u64), Error> {
+        self.blocking(move |store| Ok(store.partition_position(partition)?))
+            .await
+    }
+
+    /// Applies a batch from the JetStream partition `partition` (of
+    /// `count`) durably with the partition's position, and fans out what it
+    /// delivered. Returns the highest event sequence applied from it.
+    ///
+    /// # Errors
+    ///
+    /// Internal failures.
+    pub async fn apply_partition(
+        &self,
+        partition: u32,
+        count: u32,
+        events: Vec<Event>,
+        stream_sequence: u64,
+    ) -> Result<u64, Error> {
+        let _writer = self.writer.lock().await;
+        let now = self.now();
+        let settings = Arc::clone(&self.settings);
+        let (name, _) = crate::storage::figure(&crate::storage::partition_source(partition), 0);
+        let applied = self
+            .durably(move |store| {
+                Ok(store.apply_partition(partition, count, &events, stream_sequence, &settings, now)?)
+            })
+            .await?;
+        self.durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, applied.applied_through);
+        self.hub.publish(&applied.updates);
+        Ok(applied.applied_through)
+    }
+
     /// Delivers every held notification and digest that is due. Returns how
     /// many were delivered.
     ///

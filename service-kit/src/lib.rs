@@ -13,6 +13,7 @@ pub mod config;
 pub mod failstop;
 pub mod healthcheck;
 pub mod ids;
+pub mod jetstream;
 pub mod limits;
 pub mod metrics;
 pub mod partition;

@@ -131,3 +131,26 @@ async fn kill_9_of_invitation_service_loses_and_repeats_nothing() {
     let (acked, failed) = load.stop().await;
     assert_delivered_exactly_once(&pair, "kill -9 of invitation-service", &acked, failed).await;
 }
+
+/// Over JetStream only: the NATS server itself is killed while invitations
+/// are being sent, and started again on its port with its store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS: E2E_TRANSPORT=jetstream ... -- --include-ignored (what `bash .ci/run jetstream` runs)"]
+async fn kill_9_of_the_nats_server_loses_and_repeats_nothing() {
+    let mut pair = Pair::start(&[("NOTIFICATION_DIGEST_INTERVAL", "1s".into())], &[]);
+    let load = Load::start(&pair.invitation, 4);
+    load.wait_for(40).await;
+    let nats = pair
+        .nats
+        .as_mut()
+        .expect("E2E_TRANSPORT=jetstream gives the pair a nats-server");
+    nats.kill();
+    // Sends keep succeeding: events wait in invitation-service's outbox.
+    let before = load.acked();
+    load.wait_for(before + 40).await;
+    nats.restart();
+    load.wait_for(load.acked() + 20).await;
+    let (acked, failed) = load.stop().await;
+    assert_eq!(failed, 0, "no send may fail because NATS is down");
+    assert_delivered_exactly_once(&pair, "kill -9 of nats-server", &acked, failed).await;
+}

@@ -140,7 +140,16 @@ async fn damaged_folders_are_refused_with_the_way_out_and_verify_reports_them() 
 
     for (kind, figure) in [
         (Kind::Invitation, format!("outbox_sequence: {INVITATIONS}")),
-        (Kind::Notification, format!("applied.invitation-service: {INVITATIONS}")),
+        // The last event applied: from the direct stream, or from the one
+        // JetStream partition.
+        (
+            Kind::Notification,
+            if e2e::nats::jetstream_requested() {
+                format!("applied.jetstream/0: {INVITATIONS}")
+            } else {
+                format!("applied.invitation-service: {INVITATIONS}")
+            },
+        ),
     ] {
         let service = match kind {
             Kind::Invitation => &pair.invitation,

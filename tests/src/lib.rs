@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod inbox;
+pub mod nats;
 pub mod sinks;
 
 use std::{
@@ -287,11 +288,14 @@ impl Drop for Service {
     }
 }
 
-/// Both services, wired together, each with its own data folder.
+/// Both services, wired together, each with its own data folder: by the
+/// direct stream, or, when `E2E_TRANSPORT=jetstream`, through a
+/// `nats-server` of their own.
 #[derive(Debug)]
 pub struct Pair {
     pub notification: Service,
     pub invitation: Service,
+    pub nats: Option<nats::NatsServer>,
     _dirs: Option<tempfile::TempDir>,
 }
 
@@ -301,17 +305,14 @@ impl Pair {
     #[must_use]
     pub fn start(notification_env: &[(&str, String)], invitation_env: &[(&str, String)]) -> Self {
         let dirs = tempfile::tempdir().expect("temp dir");
-        let (notification, invitation) = Self::launch(
+        let mut pair = Self::start_in(
             &dirs.path().join("notification"),
             &dirs.path().join("invitation"),
             notification_env,
             invitation_env,
         );
-        Self {
-            notification,
-            invitation,
-            _dirs: Some(dirs),
-        }
+        pair._dirs = Some(dirs);
+        pair
     }
 
     /// Like [`Pair::start`], with the data folders where the caller puts
@@ -323,26 +324,21 @@ impl Pair {
         notification_env: &[(&str, String)],
         invitation_env: &[(&str, String)],
     ) -> Self {
-        let (notification, invitation) =
-            Self::launch(notification_dir, invitation_dir, notification_env, invitation_env);
+        let nats = nats::jetstream_requested().then(nats::NatsServer::start);
+        let transport = nats.as_ref().map(nats::NatsServer::env).unwrap_or_default();
+        let mut env = transport.clone();
+        env.extend(notification_env.iter().cloned());
+        let notification = Service::start(Kind::Notification, notification_dir, &env);
+        let mut env = transport;
+        env.push(("NOTIFICATION_ENDPOINT", notification.endpoint()));
+        env.extend(invitation_env.iter().cloned());
+        let invitation = Service::start(Kind::Invitation, invitation_dir, &env);
         Self {
             notification,
             invitation,
+            nats,
             _dirs: None,
         }
-    }
-
-    fn launch(
-        notification_dir: &Path,
-        invitation_dir: &Path,
-        notification_env: &[(&str, String)],
-        invitation_env: &[(&str, String)],
-    ) -> (Service, Service) {
-        let notification = Service::start(Kind::Notification, notification_dir, notification_env);
-        let mut env: Vec<(&str, String)> = vec![("NOTIFICATION_ENDPOINT", notification.endpoint())];
-        env.extend(invitation_env.iter().cloned());
-        let invitation = Service::start(Kind::Invitation, invitation_dir, &env);
-        (notification, invitation)
     }
 }
 

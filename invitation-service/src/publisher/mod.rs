@@ -9,6 +9,7 @@
 //! acknowledged); the receiver applies each sequence once.
 
 mod grpc;
+mod jetstream;
 mod prune;
 mod session;
 mod sink;
@@ -25,6 +26,7 @@ use crate::{
 };
 
 pub use grpc::{GrpcSink, GrpcStream};
+pub use jetstream::{JetStreamSink, JetStreamStream};
 pub(crate) use prune::prune_periodically;
 pub use sink::{EventSink, EventStream, SinkError};
 

@@ -1,7 +1,7 @@
-//! Where published events go, behind a small trait. The direct gRPC stream
-//! to notification-service ([`super::GrpcSink`]) is the one implementation; a
-//! durable log (NATS JetStream, Kafka) would be another, and the publisher's
-//! reading, windowing and retrying would stay as they are.
+//! Where published events go, behind a small trait: the direct gRPC stream
+//! to notification-service ([`super::GrpcSink`]), or the NATS JetStream
+//! stream ([`super::JetStreamSink`]); the publisher's reading, windowing and
+//! retrying are the same for both.
 
 use std::{future::Future, time::Duration};
 
@@ -42,6 +42,8 @@ pub enum SinkError {
     Protocol(&'static str),
     #[error("notification-service closed the stream")]
     Closed,
+    #[error("NATS JetStream: {0}")]
+    Nats(String),
 }
 
 impl From<tonic::Status> for SinkError {

@@ -82,6 +82,7 @@ pub(crate) fn test_config(data_dir: &std::path::Path, policy: Policy) -> Config 
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         notification_endpoint: "http://127.0.0.1:1".into(),
+        jetstream: None,
         jwt_secret: SECRET.into(),
         policy,
         metrics_addr: None,

@@ -24,6 +24,13 @@ pub struct Applied {
     pub updates: Updates,
 }
 
+/// The `applied` key of a JetStream partition: its value is the stream
+/// sequence of the last message applied, then the highest event sequence.
+#[must_use]
+pub fn partition_source(partition: u32) -> String {
+    format!("jetstream/{partition}")
+}
+
 /// A pending notification whose time has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueNotification {
@@ -119,10 +126,76 @@ impl Store {
                         got: event.sequence,
                     });
                 }
-                tx.apply_event(event, settings, now, &mut updates)?;
+                tx.apply_event(event, settings, now, &|_| true, &mut updates)?;
                 applied = event.sequence;
             }
             tx.applied.insert(source.as_bytes(), &applied.to_be_bytes()[..])?;
+            Ok(Applied {
+                applied_through: applied,
+                updates: updates.clone(),
+            })
+        })
+    }
+
+    /// See [`Store::apply_partition`]: (stream sequence, event sequence) of
+    /// the partition's last applied message; zeros before the first.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn partition_position(&self, partition: u32) -> Result<(u64, u64), StoreError> {
+        let Some(value) = self.applied.get(partition_source(partition).as_bytes())? else {
+            return Ok((0, 0));
+        };
+        let stream = value
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes);
+        match (stream, keys::trailing_number(&value)) {
+            (Some(stream), Some(event)) if value.len() == 16 => Ok((stream, event)),
+            _ => Err(StoreError::Corrupt(format!("the position of partition {partition}"))),
+        }
+    }
+
+    /// Applies a batch of events from the JetStream partition `partition`
+    /// of `count` in one transaction with the partition's position: the
+    /// stream sequence of the batch's last message and the highest event
+    /// sequence applied. An event at or below that sequence is a copy (a
+    /// redelivery, or a republish past the duplicate window) and skipped;
+    /// gaps are expected, as a partition holds only its users' events. Only
+    /// the effects on users of the partition are applied: an acceptance is
+    /// in the sender's partition too, for the sender's notice.
+    ///
+    /// # Errors
+    ///
+    /// A storage failure.
+    pub fn apply_partition(
+        &self,
+        partition: u32,
+        count: u32,
+        events: &[Event],
+        stream_sequence: u64,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let key = partition_source(partition);
+        let here = move |user: &str| service_kit::partition::partition_of(user, count) == partition;
+        self.transact(settings.channels, |tx| {
+            let mut applied = tx
+                .applied
+                .get(key.as_bytes())?
+                .and_then(|v| keys::trailing_number(&v))
+                .unwrap_or(0);
+            let mut updates = Vec::new();
+            for event in events {
+                if event.sequence > applied {
+                    tx.apply_event(event, settings, now, &here, &mut updates)?;
+                    applied = event.sequence;
+                }
+            }
+            let mut position = stream_sequence.to_be_bytes().to_vec();
+            position.extend_from_slice(&applied.to_be_bytes());
+            tx.applied.insert(key.as_bytes(), position)?;
             Ok(Applied {
                 applied_through: applied,
                 updates: updates.clone(),

@@ -291,20 +291,25 @@ impl Tx<'_> {
         self.put_user(user, &record)
     }
 
+    /// Applies what `event` means for the users `here` says this store
+    /// keeps (all of them, but for a partition of a JetStream transport).
     pub(super) fn apply_event(
         &self,
         event: &Event,
         settings: &Settings,
         now: Timestamp,
+        here: &dyn Fn(&str) -> bool,
         out: &mut Updates,
     ) -> TxResult<()> {
+        // The invitation's delivery record belongs with its recipient.
+        let recipients = here(&event.recipient_id);
         let recipient = self.preferences(&event.recipient_id)?;
         let sender = if event.kind.may_notify_sender() {
             self.preferences(&event.sender_id)?
         } else {
             Preferences::default()
         };
-        if event.kind == EventKind::Sent {
+        if event.kind == EventKind::Sent && recipients {
             let record = DeliveryRecord {
                 sender: event.sender_id.clone(),
                 recipient: event.recipient_id.clone(),
@@ -321,7 +326,14 @@ impl Tx<'_> {
                 0
             },
         };
-        let actions = decide_with(event, &recipient, &sender, recent, now, settings);
+        let actions: Vec<Action> = decide_with(event, &recipient, &sender, recent, now, settings)
+            .into_iter()
+            .filter(|action| {
+                here(match action {
+                    Action::Hold { user, .. } | Action::Digest { user, .. } | Action::Remove { user, .. } => user,
+                })
+            })
+            .collect();
         if settings.max_immediate_per_hour > 0 {
             for action in &actions {
                 if let Action::Hold { user, .. } = action {
@@ -343,6 +355,9 @@ impl Tx<'_> {
                     self.remove(&user, &invitation_id, retract_delivered, now, out)?;
                 }
             }
+        }
+        if !recipients {
+            return Ok(());
         }
         // What the sender may learn afterwards: an ignore must look like
         // nothing happened; after their own withdrawal (or an acceptance or

@@ -25,7 +25,7 @@ use sled::{Db, Tree};
 
 use crate::domain::{Channels, DeliveryStatus, Notification, Preferences, Timestamp, Topic, Update};
 
-pub use apply::{Applied, DueNotification, Updates};
+pub use apply::{Applied, DueNotification, Updates, partition_source};
 pub use outbound::{DueJob, HEADS_LOOKED_AT, Job, Outcome};
 
 /// The checkpoint figure for the last event applied from `source`.

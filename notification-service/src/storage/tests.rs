@@ -197,3 +197,79 @@ fn a_due_notification_fires_once() {
     assert_eq!(inbox.items[0].items().len(), 2);
     assert_eq!(store.last_cursor("dan").unwrap(), 1);
 }
+
+/// The JetStream path: a partition applies only its own users' effects, an
+/// acceptance in the sender's partition tells the sender, copies at or
+/// below the position change nothing, gaps are expected, and the position
+/// survives a reopen.
+#[test]
+fn a_partition_applies_its_users_effects_once_and_keeps_its_position() {
+    use service_kit::partition::partition_of;
+    const COUNT: u32 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let senders = partition_of("alice", COUNT);
+    let recipient = ["bob", "carol", "dave", "erin", "frank"]
+        .into_iter()
+        .find(|u| partition_of(u, COUNT) != senders)
+        .expect("a user in the other partition");
+    let recipients = partition_of(recipient, COUNT);
+    let mut immediate = Preferences::default();
+    immediate.invitation_received.delivery = Delivery::Immediate;
+    store.put_preferences(recipient, &immediate).unwrap();
+    let accepted = Event {
+        sequence: 2,
+        kind: EventKind::Accepted,
+        ..sent(2, "inv-1", recipient)
+    };
+    let inbox = |store: &Store, user: &str| store.inbox_page(user, false, None, 10).unwrap().items.len();
+
+    let applied = store
+        .apply_partition(
+            recipients,
+            COUNT,
+            &[sent(1, "inv-1", recipient), accepted.clone()],
+            12,
+            &SETTINGS,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(applied.applied_through, 2);
+    assert_eq!(inbox(&store, recipient), 1, "the recipient was told of the invitation");
+    assert_eq!(
+        inbox(&store, "alice"),
+        0,
+        "the sender's notice is for the sender's partition"
+    );
+
+    let applied = store
+        .apply_partition(senders, COUNT, std::slice::from_ref(&accepted), 13, &SETTINGS, NOW)
+        .unwrap();
+    assert_eq!((applied.applied_through, applied.updates.len()), (2, 1));
+    assert_eq!(inbox(&store, "alice"), 1, "alice hears of the acceptance once");
+    assert_eq!(inbox(&store, recipient), 1);
+
+    // Redelivered or republished copies change nothing but the position.
+    let again = store
+        .apply_partition(
+            recipients,
+            COUNT,
+            &[sent(1, "inv-1", recipient), accepted],
+            14,
+            &SETTINGS,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((again.applied_through, again.updates.len()), (2, 0));
+    assert_eq!(inbox(&store, recipient), 1);
+
+    // A partition sees only some sequences: 3 and 4 went elsewhere.
+    let later = store
+        .apply_partition(recipients, COUNT, &[sent(5, "inv-5", recipient)], 15, &SETTINGS, NOW)
+        .unwrap();
+    assert_eq!(later.applied_through, 5);
+    let store = reopen(store, dir.path());
+    assert_eq!(store.partition_position(recipients).unwrap(), (15, 5));
+    assert_eq!(store.partition_position(senders).unwrap(), (13, 2));
+    assert_eq!(inbox(&store, recipient), 2);
+}

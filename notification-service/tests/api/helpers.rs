@@ -100,6 +100,7 @@ fn test_config(data_dir: &std::path::Path) -> Config {
         channels: notification_service::channels::ChannelSettings::default(),
         // Tests deliver many at once; the throttle's own test turns it on.
         max_immediate_per_hour: 0,
+        jetstream: None,
     }
 }
 
