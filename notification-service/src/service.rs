@@ -17,7 +17,7 @@ use crate::{
     error::Error,
     hub::{Hub, TooManyStreams},
     pump::{CHANNEL_CAPACITY, Pump},
-    storage::{Job, Outcome, Page, Store},
+    storage::{Applied, Job, Outcome, Page, Store, StoreError},
 };
 
 fn flush(store: &Store) -> Result<(), Error> {
@@ -153,13 +153,25 @@ impl Notifier {
     ///
     /// A sequence gap, or an internal failure.
     pub async fn apply_events(&self, source: String, events: Vec<Event>) -> Result<u64, Error> {
+        let (name, _) = crate::storage::figure(&source, 0);
+        self.apply_durably(name, move |store, settings, now| {
+            store.apply_events(&source, &events, settings, now)
+        })
+        .await
+    }
+
+    /// Runs `apply` (an event batch with its position) durably under the
+    /// writer lock, records the checkpoint figure `name`, and fans out what
+    /// it delivered. Returns the sequence applied through.
+    async fn apply_durably(
+        &self,
+        name: String,
+        apply: impl FnOnce(&Store, &Settings, Timestamp) -> Result<Applied, StoreError> + Send + 'static,
+    ) -> Result<u64, Error> {
         let _writer = self.writer.lock().await;
         let now = self.now();
         let settings = Arc::clone(&self.settings);
-        let (name, _) = crate::storage::figure(&source, 0);
-        let applied = self
-            .durably(move |store| Ok(store.apply_events(&source, &events, &settings, now)?))
-            .await?;
+        let applied = self.durably(move |store| Ok(apply(store, &settings, now)?)).await?;
         self.durable
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -193,21 +205,11 @@ impl Notifier {
         events: Vec<Event>,
         stream_sequence: u64,
     ) -> Result<u64, Error> {
-        let _writer = self.writer.lock().await;
-        let now = self.now();
-        let settings = Arc::clone(&self.settings);
         let (name, _) = crate::storage::figure(&crate::storage::partition_source(partition), 0);
-        let applied = self
-            .durably(move |store| {
-                Ok(store.apply_partition(partition, count, &events, stream_sequence, &settings, now)?)
-            })
-            .await?;
-        self.durable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name, applied.applied_through);
-        self.hub.publish(&applied.updates);
-        Ok(applied.applied_through)
+        self.apply_durably(name, move |store, settings, now| {
+            store.apply_partition(partition, count, &events, stream_sequence, settings, now)
+        })
+        .await
     }
 
     /// Delivers every held notification and digest that is due. Returns how
