@@ -114,12 +114,12 @@ impl Retry {
     fn healthy(&mut self) {
         self.connected.set(true);
         match std::mem::replace(&mut self.link, Link::Up) {
-            Link::Starting => tracing::info!("publishing to notification-service"),
+            Link::Starting => tracing::info!("publishing events"),
             Link::Up => {}
             Link::Down { since, attempts } => tracing::info!(
                 outage = ?since.elapsed(),
                 attempts,
-                "publishing to notification-service again"
+                "publishing events again"
             ),
         }
         self.backoff.reset();
@@ -133,7 +133,7 @@ impl Retry {
                 match error {
                     PublishError::Sink(e) => tracing::warn!(
                         error = %e,
-                        "cannot publish to notification-service; events wait in the outbox, retrying with backoff"
+                        "cannot publish events; they wait in the outbox, retrying with backoff"
                     ),
                     PublishError::Local(e) => {
                         tracing::error!(error = %e, "cannot publish the outbox; retrying with backoff")
