@@ -9,6 +9,7 @@ mod crash;
 mod damage;
 mod memory;
 mod metrics;
+mod partitions;
 mod reminders;
 mod resume;
 mod sinks;

@@ -70,7 +70,8 @@ impl EventSink for JetStreamSink {
                 connection
             }
         };
-        let (resume, mut previous) = match last_message(&stream).await? {
+        let partitions = self.settings.partition_count;
+        let (resume, mut previous) = match last_message(&stream, partitions).await? {
             Some(last) => last,
             // An empty stream (new, or aged out): after what it acknowledged.
             None => (self.store.acked_sequence().map_err(nats)?, None),
@@ -78,7 +79,6 @@ impl EventSink for JetStreamSink {
         let (events, mut to_publish) = mpsc::unbounded_channel::<Vec<InvitationEvent>>();
         let (pending, mut to_confirm) = mpsc::unbounded_channel::<(u64, Vec<PublishAckFuture>)>();
         let (acks, acked) = mpsc::unbounded_channel::<Result<u64, SinkError>>();
-        let partitions = self.settings.partition_count;
         // Publishing queues messages on the connection without waiting for
         // their PubAcks; a second task awaits those, in order.
         tokio::spawn(async move {
@@ -118,9 +118,11 @@ impl EventSink for JetStreamSink {
     }
 }
 
-/// The event sequence and message id of the stream's last message, if it
-/// holds any.
-async fn last_message(stream: &stream::Stream) -> Result<Option<(u64, Option<String>)>, SinkError> {
+/// Where to resume, from the stream's last message, if it holds any: after
+/// its event, or at its event when that event's other copy is still to be
+/// published (see [`publish`], which skips the copy already there). With
+/// the last message's id, which the next one expects.
+async fn last_message(stream: &stream::Stream, partitions: u32) -> Result<Option<(u64, Option<String>)>, SinkError> {
     let state = stream.get_info().await.map_err(nats)?.state;
     if state.messages == 0 {
         return Ok(None);
@@ -131,7 +133,27 @@ async fn last_message(stream: &stream::Stream) -> Result<Option<(u64, Option<Str
         .headers
         .get(async_nats::header::NATS_MESSAGE_ID)
         .map(|id| id.as_str().to_owned());
-    Ok(Some((event.sequence, id)))
+    let copies = copies(&event, partitions)?;
+    let complete = copies.last().map(|(_, last)| last) == id.as_ref();
+    let resume = if complete { event.sequence } else { event.sequence - 1 };
+    Ok(Some((resume, id)))
+}
+
+/// The messages of one event: (partition, message id), the recipient's
+/// first.
+fn copies(event: &InvitationEvent, partitions: u32) -> Result<Vec<(u32, String)>, SinkError> {
+    let invitation = event
+        .invitation
+        .as_ref()
+        .ok_or(SinkError::Protocol("an outbox event without its invitation"))?;
+    let recipient = partition_of(&invitation.recipient_id, partitions);
+    let sender = partition_of(&invitation.sender_id, partitions);
+    let mut copies = vec![(recipient, event.event_id.clone())];
+    // An acceptance tells the sender, in the sender's partition.
+    if matches!(event.kind, Some(Kind::Accepted(_))) && sender != recipient {
+        copies.push((sender, format!("{}/{sender}", event.event_id)));
+    }
+    Ok(copies)
 }
 
 /// Publishes one event to the partitions that act on it, each message
@@ -143,20 +165,15 @@ async fn publish(
     partitions: u32,
     previous: &mut Option<String>,
 ) -> Result<Vec<PublishAckFuture>, SinkError> {
-    let invitation = event
-        .invitation
-        .as_ref()
-        .ok_or(SinkError::Protocol("an outbox event without its invitation"))?;
-    let recipient = partition_of(&invitation.recipient_id, partitions);
-    let sender = partition_of(&invitation.sender_id, partitions);
     let payload = Bytes::from(event.encode_to_vec());
-    let mut copies = vec![(recipient, event.event_id.clone())];
-    let sender_acts = matches!(event.kind, Some(Kind::Accepted(_)));
-    if sender_acts && sender != recipient {
-        copies.push((sender, format!("{}/{sender}", event.event_id)));
-    }
+    let copies = copies(event, partitions)?;
     let mut futures = Vec::with_capacity(copies.len());
     for (partition, id) in copies {
+        // Already the stream's last message: resumed in the middle of an
+        // event whose other copy had not gone out.
+        if previous.as_deref() == Some(id.as_str()) {
+            continue;
+        }
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
         if let Some(previous) = previous.as_deref() {
