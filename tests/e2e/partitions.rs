@@ -55,7 +55,7 @@ async fn across_partitions_each_user_hears_once_of_what_concerns_them() {
         .await;
         assert_eq!(heard.len(), 1, "{sender} hears of the acceptance once: {heard:?}");
         assert_eq!(heard[0].topic(), npb::Topic::InvitationAccepted);
-        assert_eq!(&heard[0].invitation_ids, &[id.clone()]);
+        assert_eq!(&heard[0].invitation_ids, std::slice::from_ref(id));
         assert_eq!(inbox(&mut client).await.len(), 1);
     }
     // Bob was told of each invitation once (an acceptance keeps what was
